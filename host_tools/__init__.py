@@ -1,0 +1,1 @@
+"""Host tools for the city sensor nodes: the `nodectl` command and its library."""

@@ -1,0 +1,1 @@
+"""Virtual hardware for the city sensor nodes: buses, parts, modems, environment, fleet."""
