@@ -1,0 +1,1 @@
+"""Virtual buses between the node's `machine` module and the part models."""

@@ -1,0 +1,87 @@
+"""A virtual UART between the node's `machine.UART` and one device model.
+
+Bytes travel at the configured baud rate: a byte written by either side arrives one
+character time (start + data + parity + stop bits) after the previous one. When the two
+ends disagree on the frame format, the receiver sees garbage, as on a real wire.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from simulators.clock import Clock
+
+
+def char_time_us(baudrate: int, bits: int = 8, parity: str | None = None, stop: int = 1) -> int:
+    return int(round((1 + bits + (1 if parity else 0) + stop) * 1e6 / baudrate))
+
+
+class UartLink:
+    def __init__(self, clock: Clock, baudrate: int, bits: int = 8, parity: str | None = None,
+                 stop: int = 1):
+        self.clock = clock
+        self.device_format = (baudrate, bits, parity, stop)
+        self.node_format = self.device_format
+        self.device = None
+        self._rx = deque()            # bytes that have arrived at the node
+        self._node_busy_until = 0     # node-to-device line is busy until
+        self._dev_busy_until = 0      # device-to-node line is busy until
+
+    def attach(self, device) -> None:
+        """`device.receive(data: bytes)` is called when bytes arrive at the device;
+        the device answers with `link.send(data)`."""
+        self.device = device
+        device.uart = self
+
+    def set_node_format(self, baudrate: int, bits: int = 8, parity: str | None = None,
+                        stop: int = 1) -> None:
+        self.node_format = (baudrate, bits, parity, stop)
+
+    def set_device_format(self, baudrate: int, bits: int = 8, parity: str | None = None,
+                          stop: int = 1) -> None:
+        self.device_format = (baudrate, bits, parity, stop)
+
+    @property
+    def _matched(self) -> bool:
+        return self.node_format == self.device_format
+
+    def _garble(self, data: bytes) -> bytes:
+        # A receiver sampling at the wrong rate sees framing errors: not the bytes sent.
+        ratio = self.node_format[0] / self.device_format[0]
+        out = bytearray()
+        for i, b in enumerate(data):
+            if ratio > 1 and i % max(1, int(ratio)):
+                continue
+            out.append((b * 7 + 0x5A) & 0xFF ^ (0x80 if ratio < 1 else 0x01))
+        return bytes(out)
+
+    # --- node side -----------------------------------------------------------
+    def node_write(self, data: bytes) -> None:
+        """The node's TX: bytes reach the device after their wire time."""
+        ct = char_time_us(*self.device_format)
+        start = max(self.clock.now_us, self._node_busy_until)
+        self._node_busy_until = start + ct * len(data)
+        payload = data if self._matched else self._garble(data)
+        if self.device is not None and payload:
+            self.clock.call_at(self._node_busy_until, self.device.receive, payload)
+
+    def node_available(self) -> int:
+        return len(self._rx)
+
+    def node_read(self, n: int) -> bytes:
+        out = bytearray()
+        while self._rx and len(out) < n:
+            out.append(self._rx.popleft())
+        return bytes(out)
+
+    def node_peek_line(self) -> bool:
+        return 0x0A in self._rx
+
+    # --- device side ---------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        """The device's TX: each byte lands in the node's RX buffer after its wire time."""
+        ct = char_time_us(*self.device_format)
+        start = max(self.clock.now_us, self._dev_busy_until)
+        self._dev_busy_until = start + ct * len(data)
+        payload = data if self._matched else self._garble(data)
+        if payload:
+            self.clock.call_at(self._dev_busy_until, self._rx.extend, payload)
