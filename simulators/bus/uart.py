@@ -76,6 +76,16 @@ class UartLink:
     def node_peek_line(self) -> bool:
         return 0x0A in self._rx
 
+    def node_read_line(self) -> bytes:
+        """Up to and including the first LF, or all there is (MicroPython's readline)."""
+        out = bytearray()
+        while self._rx:
+            b = self._rx.popleft()
+            out.append(b)
+            if b == 0x0A:
+                break
+        return bytes(out)
+
     # --- device side ---------------------------------------------------------
     def send(self, data: bytes) -> None:
         """The device's TX: each byte lands in the node's RX buffer after its wire time."""

@@ -1,0 +1,47 @@
+"""The climate kind: air temperature and humidity (SHT4x) and battery.
+
+    values, faults = climate.measure(board, settings)
+    body = climate.encode(values, faults)
+
+Body, schema 1 (docs/payload.md): CBOR array [1, status, t, rh, battery] with
+t in 0.01 °C, rh in 0.1 %RH, battery in mV; a failed part's channels are null and its
+status bit is set, so the rest of the reading still goes out.
+"""
+from micropython import const
+
+from drivers import SensorError
+from drivers.sht4x import SHT4x
+from node.log import log
+from payload import cbor
+
+SCHEMA = const(1)
+FAULT_SHT4X = const(1)      # status bit 0
+FAULT_BATTERY = const(2)    # status bit 1
+
+
+def measure(board, settings):
+    faults = 0
+    t = rh = None
+    if board.part("sht4x"):
+        i2c, address = board.part_i2c("sht4x")
+        try:
+            t, rh_centi = SHT4x(i2c, address).measure()
+            rh = (rh_centi + 5) // 10
+        except SensorError as e:
+            log("fault %s", e)
+            faults |= FAULT_SHT4X
+    else:
+        faults |= FAULT_SHT4X
+    try:
+        battery = board.battery_mv()
+    except OSError as e:
+        log("fault battery: ADC error %s", e)
+        battery = None
+    if battery is None:
+        faults |= FAULT_BATTERY
+    return (t, rh, battery), faults
+
+
+def encode(values, faults):
+    t, rh, battery = values
+    return cbor.dumps([SCHEMA, faults, t, rh, battery])

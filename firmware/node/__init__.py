@@ -1,0 +1,1 @@
+"""The node: one wake of boot, measure, encode, seal, queue, send and sleep."""

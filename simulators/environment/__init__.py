@@ -1,0 +1,1 @@
+"""Environment models: the physical truth the simulated parts measure."""

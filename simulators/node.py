@@ -1,0 +1,356 @@
+"""One simulated node: a virtual board built from its board file, running the real
+firmware on the real MicroPython interpreter.
+
+Each wake is a fresh `micropython` process, as a board coming out of deep sleep is a
+fresh interpreter: it boots from the flash image, runs main.py, and ends in
+`machine.deepsleep()`, a watchdog reset, or a power cut. The flash image, the modem and
+the RTC memory (on boards that keep it) outlive the process, as they do on a board.
+
+The node's `machine` and `time` modules (simulators/node_runtime) send each hardware
+access here as a request line; this side answers from the part models and moves the
+one virtual clock only while the node waits.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simulators.bus.i2c import I2CBus, Nack
+from simulators.bus.uart import UartLink
+from simulators.clock import Clock
+from simulators.flash import Flash, PowerCut
+from simulators.interpreter import micropython_binary
+from simulators.power.battery import Battery, BatteryADC
+
+RUNTIME = Path(__file__).resolve().parent / "node_runtime"
+
+# machine.reset_cause() values (MicroPython, ESP32 numbering)
+PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET = 1, 2, 3, 4
+EIO, ENODEV = 5, 19
+RTC_EPOCH = 946684800          # MicroPython boards count from 2000-01-01
+WALL_GUARD_S = 30.0            # a node silent this long on the wall clock is hung
+SEAL_LINE = re.compile(r"seal counter=(\d+)")
+
+
+class NodeStopped(RuntimeError):
+    """The firmware left main.py without sleeping and no watchdog will reset it."""
+
+
+class _WakeEnd(Exception):
+    def __init__(self, how: str, sleep_ms: int | None = None):
+        self.how, self.sleep_ms = how, sleep_ms
+
+
+@dataclass
+class WakeResult:
+    index: int
+    start_us: int
+    end_us: int
+    ended: str                    # deepsleep | power_cut | wdt | reset
+    sleep_ms: int | None
+    console: str
+    sealed: list[int] = field(default_factory=list)     # counters the firmware sealed
+    measurements: dict = field(default_factory=dict)    # part -> truth records this wake
+
+
+class SimNode:
+    def __init__(self, name: str, board: dict, workdir: Path, clock: Clock, network,
+                 environment, dev_eui: bytes, seed: int = 0, heapsize: str = "192K"):
+        self.name = name
+        self.board = board
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
+        self.network = network
+        self.environment = environment
+        self.dev_eui = dev_eui
+        self.seed = seed
+        self.heapsize = heapsize
+        self.flash = Flash(self.workdir / "flash.img", blocks=board.get("flash_blocks", 256))
+        self.unique_id = bytes.fromhex(f"{seed & 0xFFFFFFFF:08x}") + dev_eui[-4:]
+        self.i2c: dict[int, I2CBus] = {int(k): I2CBus(f"i2c{k}") for k in board.get("i2c", {})}
+        self.uarts: dict[int, UartLink] = {}
+        self.pins: dict = {}
+        self.adc: dict = {}
+        self.parts: dict = {}
+        self.rtc_memory = b""
+        self.reset_cause = PWRON_RESET
+        self.wakes = 0
+        self._wdt_timeout_us: int | None = None
+        self._wdt_deadline: int | None = None
+        self._cut_at_us: int | None = None
+        self._build_modem()
+        self._build_battery()
+
+    # --- building the virtual board --------------------------------------------
+    def _build_modem(self) -> None:
+        spec = self.board["modem"]
+        from simulators.modems import rak3172
+        self.modem = rak3172.Rak3172(self.clock, self.network, self.dev_eui)
+        link = UartLink(self.clock, spec.get("baudrate", 115200))
+        link.attach(self.modem)
+        self.uarts[int(spec["uart"])] = link
+
+    def _build_battery(self) -> None:
+        spec = self.board.get("battery")
+        if spec:
+            self.battery = Battery(self.seed)
+            self.adc[spec["adc_pin"]] = BatteryADC(self.clock, self.battery, spec["divider"],
+                                                   spec.get("vref", 3.3))
+
+    def attach_i2c_part(self, part: str, model) -> None:
+        spec = self.board["parts"][part]
+        self.i2c[int(spec["id"])].attach(spec["address"], model)
+        self.parts[part] = model
+
+    # --- flash ------------------------------------------------------------------
+    def install(self, files: dict[str, bytes], keep: bool = False) -> None:
+        """Write files into the flash image as `mpremote fs cp` would (formats first
+        unless `keep`)."""
+        with tempfile.TemporaryDirectory() as staging:
+            for rel, data in files.items():
+                p = Path(staging, rel)
+                p.parent.mkdir(parents=True, exist_ok=True)
+                p.write_bytes(data)
+            cmd = [micropython_binary(), str(RUNTIME / "sim_image.py"), str(self.flash.path), staging]
+            if keep:
+                cmd.append("--keep")
+            env = dict(os.environ, MICROPYPATH=str(RUNTIME))
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+            if r.returncode != 0:
+                raise RuntimeError(f"building the flash image failed: {r.stdout}{r.stderr}")
+
+    # --- power ------------------------------------------------------------------
+    def power_cut(self) -> None:
+        """The supply fails: RAM and RTC memory go, the modem loses its session."""
+        self.rtc_memory = b""
+        self.reset_cause = PWRON_RESET
+        self.modem.power_cut()
+
+    # --- one wake ---------------------------------------------------------------
+    def wake(self, cut_at_us: int | None = None, cut_at_flash_op: int | None = None) -> WakeResult:
+        """Run the firmware from reset until it sleeps or the board resets.
+
+        `cut_at_us` cuts the power at that virtual instant; `cut_at_flash_op` inside the
+        n-th flash program/erase of this wake (a torn write).
+        """
+        self.wakes += 1
+        index = self.wakes
+        start = self.clock.now_us
+        self._cut_at_us = cut_at_us
+        self.flash.cut_at_op = None if cut_at_flash_op is None else self.flash.ops + cut_at_flash_op
+        self._wdt_deadline = None
+        marks = {p: len(getattr(m, "measurements", ())) for p, m in self.parts.items()}
+        console_path = self.workdir / "console.log"
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        env = dict(os.environ, MICROPYPATH=str(RUNTIME), SIM_RX_FD=str(rep_r),
+                   SIM_TX_FD=str(req_w), SIM_FLASH=str(self.flash.path))
+        with open(console_path, "wb") as console:
+            proc = subprocess.Popen(
+                [micropython_binary(), "-X", f"heapsize={self.heapsize}", str(RUNTIME / "sim_boot.py")],
+                stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+                pass_fds=(rep_r, req_w), env=env, cwd=self.workdir)
+        os.close(rep_r)
+        os.close(req_w)
+        requests = os.fdopen(req_r, "rb")
+        replies = os.fdopen(rep_w, "wb", buffering=0)
+        try:
+            end = self._serve(proc, requests, replies)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            requests.close()
+            try:
+                replies.close()
+            except BrokenPipeError:
+                pass
+            self.flash.cut_at_op = None
+        console_text = console_path.read_text(errors="replace")
+        if end.how == "deepsleep":
+            self.reset_cause = DEEPSLEEP_RESET
+        elif end.how == "wdt":
+            self.reset_cause = WDT_RESET
+        elif end.how == "reset":
+            self.reset_cause = HARD_RESET
+        elif end.how == "power_cut":
+            self.power_cut()
+        result = WakeResult(index, start, self.clock.now_us, end.how, end.sleep_ms, console_text,
+                            [int(m) for m in SEAL_LINE.findall(console_text)])
+        for part, model in self.parts.items():
+            result.measurements[part] = list(getattr(model, "measurements", ())[marks[part]:])
+        return result
+
+    def _serve(self, proc, requests, replies) -> _WakeEnd:
+        while True:
+            ready, _, _ = select.select([requests], [], [], WALL_GUARD_S)
+            if not ready:
+                return self._hung()
+            line = requests.readline()
+            if not line:
+                proc.wait()
+                raise NodeStopped(f"{self.name}: the interpreter exited (code {proc.returncode}) "
+                                  f"without sleeping; console:\n"
+                                  f"{(self.workdir / 'console.log').read_text(errors='replace')[-2000:]}")
+            req = json.loads(line)
+            try:
+                reply = self._handle(req[0], req[1:])
+            except _WakeEnd as end:
+                return end
+            except PowerCut:
+                return _WakeEnd("power_cut")
+            except Nack:
+                reply = {"err": EIO if self.board["mcu"] == "rp2040" else ENODEV}
+            replies.write(json.dumps(reply).encode() + b"\n")
+
+    def _hung(self) -> _WakeEnd:
+        if self._wdt_deadline is not None:
+            self.clock.advance_to(self._wdt_deadline)
+            return _WakeEnd("wdt")
+        raise NodeStopped(f"{self.name}: the firmware hung with no watchdog running")
+
+    # --- waiting on the virtual clock ----------------------------------------------
+    def _wait(self, timeout_us: int, ready=None) -> bool:
+        target = self.clock.now_us + max(0, timeout_us)
+        limit = target
+        for stop in (self._cut_at_us, self._wdt_deadline):
+            if stop is not None:
+                limit = min(limit, stop)
+        if ready is None:
+            self.clock.advance_to(limit)
+            ok = False
+        else:
+            ok = self.clock.advance_until(ready, limit)
+        if ok:
+            return True
+        if self._cut_at_us is not None and self.clock.now_us >= self._cut_at_us:
+            raise PowerCut(f"power cut at {self.clock.now_us} µs")
+        if self._wdt_deadline is not None and self.clock.now_us >= self._wdt_deadline:
+            raise _WakeEnd("wdt")
+        return False
+
+    # --- the requests of machine.py and time.py -------------------------------------
+    def _handle(self, op: str, a: list):
+        if op == "now":
+            return self.clock.now_us
+        if op == "sleep":
+            self._wait(int(a[0]))
+            return None
+        if op == "rtc":
+            return int((self.clock.unix_time() - RTC_EPOCH) * 1e6)
+        if op == "board":
+            return {"unique_id": self.unique_id.hex(), "freq": self.board.get("freq", 125_000_000),
+                    "rtc_memory": bool(self.board.get("rtc_memory"))}
+        if op == "reset_cause":
+            return self.reset_cause
+        if op == "wake_reason":
+            return 4 if self.reset_cause == DEEPSLEEP_RESET else 0
+        if op.startswith("i2c_"):
+            return self._i2c(op, a)
+        if op.startswith("uart_"):
+            return self._uart(op, a)
+        if op == "adc":
+            adc = self.adc.get(a[0])
+            return adc.read_u16() if adc else 0
+        if op.startswith("pin_"):
+            if op == "pin_get":
+                return self.pins.get(a[0], 0)
+            if op == "pin_set":
+                self.pins[a[0]] = a[1]
+            return None
+        if op == "rtc_memory_get":
+            return self.rtc_memory.hex()
+        if op == "rtc_memory_set":
+            data = bytes.fromhex(a[0])
+            if len(data) > 2048:  # ESP32 RTC user memory
+                return {"err": 22}
+            self.rtc_memory = data
+            return None
+        if op == "wdt_start":
+            self._wdt_timeout_us = int(a[0]) * 1000
+            self._wdt_deadline = self.clock.now_us + self._wdt_timeout_us
+            return None
+        if op == "wdt_feed":
+            if self._wdt_timeout_us is not None:
+                self._wdt_deadline = self.clock.now_us + self._wdt_timeout_us
+            return None
+        if op == "flash_prog":
+            self._cut_check()
+            self.flash.program(int(a[0]), int(a[1]), bytes.fromhex(a[2]))
+            return None
+        if op == "flash_erase":
+            self._cut_check()
+            self.flash.erase(int(a[0]))
+            return None
+        if op == "deepsleep":
+            raise _WakeEnd("deepsleep", int(a[0]))
+        if op == "reset":
+            raise _WakeEnd("reset")
+        if op == "repl":
+            # main.py ended without sleeping: the board idles at the REPL until its
+            # watchdog (if one runs) resets it.
+            if self._wdt_deadline is not None:
+                self._wait(self._wdt_deadline - self.clock.now_us + 1)
+            raise NodeStopped(f"{self.name}: main.py returned without deep sleep and no watchdog "
+                              f"runs; console:\n"
+                              f"{(self.workdir / 'console.log').read_text(errors='replace')[-2000:]}")
+        return {"err": f"unknown request {op!r}"}
+
+    def _cut_check(self) -> None:
+        if self._cut_at_us is not None and self.clock.now_us >= self._cut_at_us:
+            raise PowerCut("power cut before a flash operation")
+
+    def _i2c(self, op: str, a: list):
+        if op == "i2c_init":
+            if int(a[0]) not in self.i2c:
+                return {"err": 19}
+            return None
+        bus = self.i2c.get(int(a[0]))
+        if bus is None:
+            return {"err": 19}
+        if op == "i2c_scan":
+            return bus.scan()
+        if op == "i2c_write":
+            return bus.write(int(a[1]), bytes.fromhex(a[2]), bool(a[3]))
+        if op == "i2c_read":
+            return bus.read(int(a[1]), int(a[2]), bool(a[3])).hex()
+        return {"err": f"unknown request {op!r}"}
+
+    def _uart(self, op: str, a: list):
+        link = self.uarts.get(int(a[0]))
+        if link is None:
+            return {"err": 19}
+        if op == "uart_init":
+            link.set_node_format(int(a[1]), int(a[2]), a[3], int(a[4]))
+            return None
+        if op == "uart_write":
+            data = bytes.fromhex(a[1])
+            link.node_write(data)
+            return len(data)
+        if op == "uart_any":
+            return link.node_available()
+        if op == "uart_read":
+            n, timeout_ms, _timeout_char_ms, line = int(a[1]), int(a[2]), int(a[3]), bool(a[4])
+            if line:
+                ready = link.node_peek_line
+            elif n > 0:
+                ready = lambda: link.node_available() >= n  # noqa: E731
+            else:
+                ready = lambda: link.node_available() > 0  # noqa: E731
+            self._wait(timeout_ms * 1000, ready)
+            if not link.node_available():
+                return None
+            if line:
+                return link.node_read_line().hex()
+            return link.node_read(n if n > 0 else link.node_available()).hex()
+        if op == "uart_break":
+            return None
+        return {"err": f"unknown request {op!r}"}

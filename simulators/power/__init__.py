@@ -1,0 +1,1 @@
+"""Power supply models: batteries, and the ADC readings of their voltage."""

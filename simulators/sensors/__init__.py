@@ -1,0 +1,1 @@
+"""One model per real sensor part, speaking its datasheet protocol."""
