@@ -1,0 +1,1 @@
+"""Payload: CBOR body sealed in an AES-CCM envelope (see docs/payload.md)."""

@@ -1,0 +1,133 @@
+"""Body schemas: the CBOR array inside a payload envelope, decoded to a reading.
+
+    reading = decode_body(body)   # {"schema": 1, "kind": "climate", "temperature": 21.37, ...}
+    body = encode_reading("climate", {"temperature": 21.37, ...}, faults=[])
+
+A body is a CBOR (RFC 8949) array [schema_id, status, channel values...]:
+channels are scaled integers in schema order, null when their part failed;
+status bit i set means part `faults[i]` of the schema failed. docs/payload.md
+shows the table below.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import cbor2
+
+
+class SchemaError(ValueError):
+    """A body that does not match a known schema; the message says how."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    divisor: int   # wire integer / divisor = value in `unit`
+    unit: str
+
+    @property
+    def scale(self) -> float:
+        """Value of one wire step in `unit` (0.01 for centidegrees)."""
+        return 1 / self.divisor
+
+
+@dataclass(frozen=True)
+class Schema:
+    schema_id: int
+    kind: str
+    version: int
+    channels: tuple[Channel, ...]
+    faults: tuple[str, ...]   # status bit i set: part faults[i] failed
+
+
+SCHEMAS: dict[int, Schema] = {
+    1: Schema(
+        schema_id=1, kind="climate", version=1,
+        channels=(
+            Channel("temperature", 100, "°C"),
+            Channel("humidity", 10, "%RH"),
+            Channel("battery", 1000, "V"),
+        ),
+        faults=("sht4x", "battery"),
+    ),
+}
+
+
+def schema_for_kind(kind: str) -> Schema:
+    """The newest schema of a node kind."""
+    found = [s for s in SCHEMAS.values() if s.kind == kind]
+    if not found:
+        known = ", ".join(sorted({s.kind for s in SCHEMAS.values()}))
+        raise SchemaError(f"unknown kind {kind!r} (known: {known})")
+    return max(found, key=lambda s: s.version)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def decode_items(items) -> dict:
+    """Decode an already CBOR-decoded body array into a reading dict."""
+    if not isinstance(items, list) or len(items) < 2:
+        raise SchemaError("body must be a CBOR array [schema_id, status, channels...]")
+    schema_id, status = items[0], items[1]
+    if not _is_int(schema_id) or schema_id not in SCHEMAS:
+        raise SchemaError(f"unknown schema id {schema_id!r} (known: {sorted(SCHEMAS)})")
+    schema = SCHEMAS[schema_id]
+    values = items[2:]
+    if len(values) != len(schema.channels):
+        raise SchemaError(
+            f"schema {schema_id} ({schema.kind}) has {len(schema.channels)} channels, "
+            f"body has {len(values)}")
+    if not _is_int(status) or status < 0 or status >> len(schema.faults):
+        raise SchemaError(
+            f"status {status!r} is not a bitfield of the {len(schema.faults)} "
+            f"parts of schema {schema_id}")
+    reading: dict = {"schema": schema_id, "kind": schema.kind}
+    for channel, raw in zip(schema.channels, values):
+        if raw is None:
+            reading[channel.name] = None
+        elif _is_int(raw):
+            # Division, not multiplication by 0.01: gives the double nearest the decimal.
+            reading[channel.name] = raw / channel.divisor
+        else:
+            raise SchemaError(f"channel {channel.name} must be an integer or null, got {raw!r}")
+    reading["faults"] = [part for bit, part in enumerate(schema.faults) if status >> bit & 1]
+    return reading
+
+
+def decode_body(body: bytes) -> dict:
+    """Decode a plaintext body (CBOR bytes) into a reading dict; SchemaError if it does not fit."""
+    fp = io.BytesIO(bytes(body))
+    try:
+        items = cbor2.CBORDecoder(fp).decode()
+    except (cbor2.CBORDecodeError, ValueError, TypeError) as e:
+        raise SchemaError(f"body is not valid CBOR: {e}") from None
+    # cbor2.loads ignores bytes after the first item; a body is exactly one item.
+    if fp.tell() != len(body):
+        raise SchemaError(f"body has {len(body) - fp.tell()} bytes of trailing data")
+    return decode_items(items)
+
+
+def encode_items(kind: str, values: dict, faults=()) -> list:
+    """The body array [schema_id, status, raw...] for a reading in units."""
+    schema = schema_for_kind(kind)
+    unknown = set(values) - {c.name for c in schema.channels}
+    if unknown:
+        raise SchemaError(f"{kind} has no channel(s) {', '.join(sorted(unknown))}")
+    status = 0
+    for part in faults:
+        if part not in schema.faults:
+            raise SchemaError(f"{kind} has no part {part!r} (parts: {', '.join(schema.faults)})")
+        status |= 1 << schema.faults.index(part)
+    raw = []
+    for channel in schema.channels:
+        v = values.get(channel.name)
+        raw.append(None if v is None else round(v * channel.divisor))
+    return [schema.schema_id, status, *raw]
+
+
+def encode_reading(kind: str, values: dict, faults=()) -> bytes:
+    """The CBOR body for a reading in units (missing or None channels encode as null)."""
+    return cbor2.dumps(encode_items(kind, values, faults))
