@@ -102,8 +102,9 @@ class SimNode:
         spec = self.board.get("battery")
         if spec:
             self.battery = Battery(self.seed)
-            self.adc[spec["adc_pin"]] = BatteryADC(self.clock, self.battery, spec["divider"],
-                                                   spec.get("vref", 3.3))
+            adc = BatteryADC(self.clock, self.battery, spec["divider"], spec.get("vref", 3.3))
+            self.adc[spec["adc_pin"]] = adc
+            self.parts["battery"] = adc
 
     def attach_i2c_part(self, part: str, model) -> None:
         spec = self.board["parts"][part]

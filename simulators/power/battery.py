@@ -27,11 +27,11 @@ class BatteryADC:
         self.battery = battery
         self.divider = divider
         self.vref = vref
-        self.readings: list[tuple[int, float]] = []
+        self.measurements: list[tuple[int, float]] = []   # (t_us, true volts)
 
     def read_u16(self) -> int:
         v = self.battery.voltage(self.clock.now_s)
-        self.readings.append((self.clock.now_us, v))
+        self.measurements.append((self.clock.now_us, v))
         code12 = round(v / self.divider / self.vref * 4095 + self.battery.rng.gauss(0, 0.7))
         code12 = max(0, min(4095, code12))
         return code12 << 4 | code12 >> 8

@@ -1,0 +1,67 @@
+"""One wake of a node (design.md, "One wake of a node"): boot, measure, encode, seal,
+queue, send, sleep.
+
+    import node.wake
+    node.wake.main()      # never returns: ends in machine.deepsleep()
+
+Every step that can fail is contained: a failed part is flagged in the reading, a
+modem that cannot send leaves the frames queued for the next wake, and a node that is
+not provisioned says so on the console and sleeps.
+"""
+import sys
+import time
+
+import machine
+
+from node.board import Board, BoardError
+from node.counter import FrameCounter
+from node.delivery import deliver
+from node.log import log
+from node.queue import FrameQueue
+from node.settings import Settings, SettingsError
+from payload import envelope
+
+_UNPROVISIONED_SLEEP_MS = 3600 * 1000
+_MIN_SLEEP_MS = 1000
+_ERROR_SLEEP_MS = 900 * 1000
+
+
+def _reading(board, settings):
+    import kinds
+    kind = kinds.load(settings.kind)
+    values, faults = kind.measure(board, settings)
+    return kind.encode(values, faults)
+
+
+def wake():
+    """Run the wake; returns the milliseconds to sleep."""
+    started = time.ticks_ms()
+    log("wake reset_cause=%d", machine.reset_cause())
+    try:
+        board = Board.load()
+        settings = Settings.load()
+    except (BoardError, SettingsError) as e:
+        log("not ready: %s", e)
+        return _UNPROVISIONED_SLEEP_MS
+    queue = FrameQueue(settings.queue_max)
+    body = _reading(board, settings)
+    counter = FrameCounter(board.spec.get("counter_reserve", 1)).take()
+    frame = envelope.seal(settings.payload_key, settings.dev_eui, counter, body)
+    queue.push(counter, frame)
+    log("seal counter=%d len=%d queued=%d", counter, len(frame), len(queue.pending()))
+    deliver(board, settings, queue)
+    awake = time.ticks_diff(time.ticks_ms(), started)
+    return max(_MIN_SLEEP_MS, settings.interval_ms - awake)
+
+
+def main():
+    try:
+        sleep_ms = wake()
+    except Exception as e:  # noqa: BLE001 - a node must never stop at the REPL
+        # Whatever went wrong, the node sleeps and tries again next slot: a stuck
+        # node sends nothing for the rest of its life. The frames stay queued.
+        log("error: %s %s", type(e).__name__, e)
+        sys.print_exception(e)
+        sleep_ms = _ERROR_SLEEP_MS
+    log("sleep %d ms", sleep_ms)
+    machine.deepsleep(sleep_ms)
