@@ -19,7 +19,7 @@ from host_tools import boards, envelope, firmware_build, inventory, schemas
 from host_tools.keys import new_key
 from simulators.clock import Clock
 from simulators.environment.weather import Weather
-from simulators.network.eu868 import Network
+from simulators.network import Network
 from simulators.node import SimNode
 from simulators.sensors.sht4x import SHT4x
 
@@ -80,7 +80,7 @@ class Simulation:
         self.app_key = new_key()
         self.payload_key = new_key()
         self.clock = Clock()
-        self.network = Network(self.clock, seed=seed)
+        self.network = Network(seed=seed)
         self.environment = Weather(seed)
         self.node = SimNode(name, self.board, self.out_dir / name, self.clock, self.network,
                             self.environment, self.dev_eui, seed=seed)
