@@ -3,8 +3,10 @@
     reading = decode_body(body)   # {"schema": 1, "kind": "climate", "temperature": 21.37, ...}
     body = encode_reading("climate", {"temperature": 21.37, ...}, faults=[])
 
-A body is a CBOR (RFC 8949) array [schema_id, status, channel values...]:
-channels are scaled integers in schema order, null when their part failed;
+A body is a CBOR (RFC 8949) array [schema_id, seq, status, channel values...]:
+seq numbers the node's readings (a retransmission keeps its seq under a new
+counter, so the host can tell a repeat from a gap); channels are scaled integers
+in schema order, null when their part failed;
 status bit i set means part `faults[i]` of the schema failed. docs/payload.md
 shows the table below.
 """
@@ -69,13 +71,15 @@ def _is_int(v) -> bool:
 
 def decode_items(items) -> dict:
     """Decode an already CBOR-decoded body array into a reading dict."""
-    if not isinstance(items, list) or len(items) < 2:
-        raise SchemaError("body must be a CBOR array [schema_id, status, channels...]")
-    schema_id, status = items[0], items[1]
+    if not isinstance(items, list) or len(items) < 3:
+        raise SchemaError("body must be a CBOR array [schema_id, seq, status, channels...]")
+    schema_id, seq, status = items[0], items[1], items[2]
     if not _is_int(schema_id) or schema_id not in SCHEMAS:
         raise SchemaError(f"unknown schema id {schema_id!r} (known: {sorted(SCHEMAS)})")
     schema = SCHEMAS[schema_id]
-    values = items[2:]
+    if not _is_int(seq) or not 0 <= seq <= 0xFFFFFFFF:
+        raise SchemaError(f"reading sequence number {seq!r} is not a 32-bit unsigned integer")
+    values = items[3:]
     if len(values) != len(schema.channels):
         raise SchemaError(
             f"schema {schema_id} ({schema.kind}) has {len(schema.channels)} channels, "
@@ -84,7 +88,7 @@ def decode_items(items) -> dict:
         raise SchemaError(
             f"status {status!r} is not a bitfield of the {len(schema.faults)} "
             f"parts of schema {schema_id}")
-    reading: dict = {"schema": schema_id, "kind": schema.kind}
+    reading: dict = {"schema": schema_id, "kind": schema.kind, "seq": seq}
     for channel, raw in zip(schema.channels, values):
         if raw is None:
             reading[channel.name] = None
@@ -110,8 +114,8 @@ def decode_body(body: bytes) -> dict:
     return decode_items(items)
 
 
-def encode_items(kind: str, values: dict, faults=()) -> list:
-    """The body array [schema_id, status, raw...] for a reading in units."""
+def encode_items(kind: str, values: dict, faults=(), seq: int = 0) -> list:
+    """The body array [schema_id, seq, status, raw...] for a reading in units."""
     schema = schema_for_kind(kind)
     unknown = set(values) - {c.name for c in schema.channels}
     if unknown:
@@ -125,9 +129,9 @@ def encode_items(kind: str, values: dict, faults=()) -> list:
     for channel in schema.channels:
         v = values.get(channel.name)
         raw.append(None if v is None else round(v * channel.divisor))
-    return [schema.schema_id, status, *raw]
+    return [schema.schema_id, seq, status, *raw]
 
 
-def encode_reading(kind: str, values: dict, faults=()) -> bytes:
+def encode_reading(kind: str, values: dict, faults=(), seq: int = 0) -> bytes:
     """The CBOR body for a reading in units (missing or None channels encode as null)."""
-    return cbor2.dumps(encode_items(kind, values, faults))
+    return cbor2.dumps(encode_items(kind, values, faults, seq))

@@ -66,7 +66,8 @@ def test_host_seals_vector_to_expected_bytes_and_back(name):
     v = SEALED[name]
     key, dev_eui, direction = _args(v)
     i, e = v["inputs"], v["expected"]
-    body = schemas.encode_reading(i["reading"]["kind"], i["reading"]["values"], i["reading"]["faults"])
+    body = schemas.encode_reading(i["reading"]["kind"], i["reading"]["values"], i["reading"]["faults"],
+                                  i["reading"]["seq"])
     assert body.hex() == e["body"] == i["body"]
     assert cbor2.loads(body) == i["body_items"]
     frame = envelope.seal(key, dev_eui, i["counter"], body, direction)
@@ -137,13 +138,15 @@ def test_host_counter_uses_fewest_bytes():
 
 def test_schema_rejects_unknown_id_and_wrong_length():
     with pytest.raises(schemas.SchemaError, match="unknown schema id 9"):
-        schemas.decode_body(cbor2.dumps([9, 0, 1, 2, 3]))
+        schemas.decode_body(cbor2.dumps([9, 7, 0, 1, 2, 3]))
     with pytest.raises(schemas.SchemaError, match="3 channels, body has 2"):
-        schemas.decode_body(cbor2.dumps([1, 0, 1, 2]))
+        schemas.decode_body(cbor2.dumps([1, 7, 0, 1, 2]))
     with pytest.raises(schemas.SchemaError, match="trailing"):
-        schemas.decode_body(cbor2.dumps([1, 0, 1, 2, 3]) + b"\x00")
+        schemas.decode_body(cbor2.dumps([1, 7, 0, 1, 2, 3]) + b"\x00")
     with pytest.raises(schemas.SchemaError, match="status"):
-        schemas.decode_body(cbor2.dumps([1, 4, 1, 2, 3]))
+        schemas.decode_body(cbor2.dumps([1, 7, 4, 1, 2, 3]))
+    with pytest.raises(schemas.SchemaError, match="sequence"):
+        schemas.decode_body(cbor2.dumps([1, -1, 0, 1, 2, 3]))
 
 
 # --- (b) firmware envelope and body against the vectors ---------------------

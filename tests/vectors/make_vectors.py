@@ -43,14 +43,15 @@ SEALED = {
 
 
 def _inputs(counter, direction, values, faults):
-    items = schemas.encode_items("climate", values, faults)
+    seq = counter // 2  # a node seals fewer readings than transmissions: seq lags the counter
+    items = schemas.encode_items("climate", values, faults, seq)
     body = cbor2.dumps(items)
     return {
         "key": KEY.hex(),
         "dev_eui": DEV_EUI.hex(),
         "counter": counter,
         "direction": direction,
-        "reading": {"kind": "climate", "values": values, "faults": faults},
+        "reading": {"kind": "climate", "seq": seq, "values": values, "faults": faults},
         "body_items": items,
         "body": body.hex(),
     }, body
@@ -58,7 +59,7 @@ def _inputs(counter, direction, values, faults):
 
 def _sealed(description, counter, direction, values, faults):
     inputs, body = _inputs(counter, direction, values, faults)
-    assert body == schemas.encode_reading("climate", values, faults)
+    assert body == schemas.encode_reading("climate", values, faults, inputs["reading"]["seq"])
     frame = envelope.seal(KEY, DEV_EUI, counter, body, direction)
     return {
         "description": description,
