@@ -36,7 +36,7 @@ PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET = 1, 2, 3, 4
 EIO, ENODEV = 5, 19
 RTC_EPOCH = 946684800          # MicroPython boards count from 2000-01-01
 WALL_GUARD_S = 30.0            # a node silent this long on the wall clock is hung
-SEAL_LINE = re.compile(r"seal counter=(\d+)")
+READING_LINE = re.compile(r"reading seq=(\d+)")
 
 
 class NodeStopped(RuntimeError):
@@ -56,7 +56,7 @@ class WakeResult:
     ended: str                    # deepsleep | power_cut | wdt | reset
     sleep_ms: int | None
     console: str
-    sealed: list[int] = field(default_factory=list)     # counters the firmware sealed
+    readings: list[int] = field(default_factory=list)   # seq of the readings taken
     measurements: dict = field(default_factory=dict)    # part -> truth records this wake
 
 
@@ -185,7 +185,7 @@ class SimNode:
         elif end.how == "power_cut":
             self.power_cut()
         result = WakeResult(index, start, self.clock.now_us, end.how, end.sleep_ms, console_text,
-                            [int(m) for m in SEAL_LINE.findall(console_text)])
+                            [int(m) for m in READING_LINE.findall(console_text)])
         for part, model in self.parts.items():
             result.measurements[part] = list(getattr(model, "measurements", ())[marks[part]:])
         return result

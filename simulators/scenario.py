@@ -50,7 +50,7 @@ class Uplink:
 class RunStats:
     wakes: int = 0
     uplinks: int = 0
-    sealed: int = 0
+    readings: int = 0
     decode_errors: list = field(default_factory=list)
     wall_s: float = 0.0
     ended: dict = field(default_factory=dict)
@@ -87,7 +87,7 @@ class Simulation:
         self.node.flash.erase_all()
         self._attach_parts()
         self.stats = RunStats()
-        self._truth_by_counter: dict[int, dict] = {}
+        self._truth_by_seq: dict[int, dict] = {}
 
     def _attach_parts(self) -> None:
         for part in self.board["parts"]:
@@ -140,9 +140,9 @@ class Simulation:
             wake = self.node.wake()
             self.stats.wakes += 1
             self.stats.ended[wake.ended] = self.stats.ended.get(wake.ended, 0) + 1
-            for counter in wake.sealed:
-                self._truth_by_counter[counter] = self._truth(wake)
-                self.stats.sealed += 1
+            for seq in wake.readings:
+                self._truth_by_seq[seq] = self._truth(wake)
+                self.stats.readings += 1
             if on_wake:
                 on_wake(wake)
             while seen < len(self.network.uplinks):
@@ -163,5 +163,5 @@ class Simulation:
             counter, decoded = -1, {"error": str(e)}
         self.stats.uplinks += 1
         return Uplink(self.name, self.kind, self.dev_eui.hex().upper(), counter, up.payload.hex(),
-                      decoded, self._truth_by_counter.get(counter, {}), round(up.t_us / 1e6, 3),
+                      decoded, self._truth_by_seq.get(decoded.get("seq"), {}), round(up.t_us / 1e6, 3),
                       up.port, up.fcnt, up.dr, round(up.airtime_us / 1000, 3))

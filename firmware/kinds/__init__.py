@@ -1,7 +1,7 @@
 """Node kinds: which parts a kind reads, which channels it reports, how they are scaled.
 
 A kind module has `SCHEMA` (the body's schema id, docs/payload.md) and
-`measure(board, settings) -> (values, faults)` and `encode(values, faults) -> bytes`.
+`measure(board, settings) -> (values, faults)` and `encode(seq, values, faults) -> bytes`.
 """
 
 

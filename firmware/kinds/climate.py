@@ -1,9 +1,9 @@
 """The climate kind: air temperature and humidity (SHT4x) and battery.
 
     values, faults = climate.measure(board, settings)
-    body = climate.encode(values, faults)
+    body = climate.encode(seq, values, faults)
 
-Body, schema 1 (docs/payload.md): CBOR array [1, status, t, rh, battery] with
+Body, schema 1 (docs/payload.md): CBOR array [1, seq, status, t, rh, battery] with
 t in 0.01 °C, rh in 0.1 %RH, battery in mV; a failed part's channels are null and its
 status bit is set, so the rest of the reading still goes out.
 """
@@ -42,6 +42,6 @@ def measure(board, settings):
     return (t, rh, battery), faults
 
 
-def encode(values, faults):
+def encode(seq, values, faults):
     t, rh, battery = values
-    return cbor.dumps([SCHEMA, faults, t, rh, battery])
+    return cbor.dumps([SCHEMA, seq, faults, t, rh, battery])

@@ -1,6 +1,7 @@
-"""The payload frame counter: never the same value twice for a key.
+"""Counters that never hand out the same value twice: the payload frame counter
+(the AEAD nonce) and the reading sequence number.
 
-    counter = FrameCounter()
+    counter = ReservedCounter("ctr")
     c = counter.take()   # reserved in flash before it is returned
 
 Reserve-ahead (design.md): the flash holds a limit L; every value below L may have been
@@ -20,9 +21,8 @@ from binascii import crc32
 import machine
 
 _DIR = "state"
-_SLOTS = ("state/ctr0", "state/ctr1")
 _MAGIC = b"FC"
-_RTC_TAG = b"CTR1"
+_RTC_RECORD = 12   # tag(4) value(4) crc32(4) per counter in RTC memory
 _MAX = 0xFFFFFFFF
 
 
@@ -43,9 +43,13 @@ def _unpack(data):
     return struct.unpack(">I", data[2:6])[0]
 
 
-class FrameCounter:
-    def __init__(self, reserve=1):
-        self.reserve = reserve
+class ReservedCounter:
+    def __init__(self, name, reserve=1, rtc_index=0):
+        self.name = name
+        self.reserve = max(1, reserve)
+        self._slots = ("%s/%s0" % (_DIR, name), "%s/%s1" % (_DIR, name))
+        self._rtc_tag = (name + "____")[:4].encode()
+        self._rtc_at = rtc_index * _RTC_RECORD
         self._next = None
         self._limit = None
         rtc = machine.RTC()
@@ -57,7 +61,7 @@ class FrameCounter:
 
     def _read_limit(self):
         best = None
-        for path in _SLOTS:
+        for path in self._slots:
             try:
                 with open(path, "rb") as f:
                     v = _unpack(f.read())
@@ -69,7 +73,7 @@ class FrameCounter:
 
     def _write_limit(self, limit):
         # The slot not holding the current limit is overwritten, so one always survives.
-        path = _SLOTS[(limit // self.reserve) % 2]
+        path = self._slots[(limit // self.reserve) % 2]
         with open(path, "wb") as f:
             f.write(_pack(limit))
         self._limit = limit
@@ -77,16 +81,21 @@ class FrameCounter:
     def _from_rtc(self):
         if self._rtc_memory is None or machine.reset_cause() != machine.DEEPSLEEP_RESET:
             return None
-        data = self._rtc_memory()
-        if len(data) < 12 or data[:4] != _RTC_TAG:
+        data = self._rtc_memory()[self._rtc_at:self._rtc_at + _RTC_RECORD]
+        if len(data) < _RTC_RECORD or data[:4] != self._rtc_tag:
             return None
         value, check = struct.unpack(">II", data[4:12])
         return value if check == crc32(data[:8]) else None
 
     def _to_rtc(self, value):
         if self._rtc_memory is not None:
-            body = _RTC_TAG + struct.pack(">I", value)
-            self._rtc_memory(body + struct.pack(">I", crc32(body)))
+            body = self._rtc_tag + struct.pack(">I", value)
+            mem = bytearray(self._rtc_memory())
+            end = self._rtc_at + _RTC_RECORD
+            if len(mem) < end:
+                mem.extend(bytes(end - len(mem)))
+            mem[self._rtc_at:end] = body + struct.pack(">I", crc32(body))
+            self._rtc_memory(mem)
 
     def take(self):
         if self._limit is None:

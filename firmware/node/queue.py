@@ -1,13 +1,16 @@
-"""Store-and-forward queue of sealed frames on the flash.
+"""Store-and-forward queue of encoded readings on the flash.
 
-    queue = FrameQueue(limit=48)
-    queue.push(counter, frame)
+    queue = ReadingQueue(limit=48)
+    queue.push(seq, body)
     for name in queue.pending(): ...
 
-One file per frame, named by its counter, so the oldest is sent first and a frame
-leaves the queue only once the modem reports it sent. Each file is written whole by
-littlefs (copy on write), so a power cut leaves a frame either queued or absent. When
-the queue is full the oldest frame gives way, and the loss is counted, never silent.
+One file per reading, named by its sequence number, so the oldest is sent first and
+a reading leaves the queue only once the modem reports it sent. Readings are queued
+as bodies and sealed at each send, under a fresh counter: a power cut between a
+transmission and its confirmation then costs a repeat of the reading (same seq), never
+a repeat of a counter. Each file is written whole by littlefs (copy on write), so a
+power cut leaves a reading either queued or absent. When the queue is full the oldest
+reading gives way, and the loss is counted, never silent.
 """
 import os
 
@@ -15,7 +18,7 @@ _DIR = "q"
 _DROPPED = "state/dropped"
 
 
-class FrameQueue:
+class ReadingQueue:
     def __init__(self, limit=48):
         self.limit = limit
         for d in ("state", _DIR):
@@ -25,18 +28,18 @@ class FrameQueue:
                 pass
 
     def pending(self):
-        """Queued frame names, oldest first."""
+        """Queued reading names (seq as 8 hex digits), oldest first."""
         names = [n for n in os.listdir(_DIR) if len(n) == 8]
         names.sort()
         return names
 
-    def push(self, counter, frame):
+    def push(self, seq, body):
         names = self.pending()
         while len(names) >= self.limit:
             self.remove(names.pop(0))
             self._count_dropped()
-        with open("%s/%08x" % (_DIR, counter), "wb") as f:
-            f.write(frame)
+        with open("%s/%08x" % (_DIR, seq), "wb") as f:
+            f.write(body)
 
     def read(self, name):
         with open(_DIR + "/" + name, "rb") as f:

@@ -14,23 +14,22 @@ import time
 import machine
 
 from node.board import Board, BoardError
-from node.counter import FrameCounter
-from node.delivery import deliver
+from node.counter import ReservedCounter
+from node.delivery import Sender
 from node.log import log
-from node.queue import FrameQueue
+from node.queue import ReadingQueue
 from node.settings import Settings, SettingsError
-from payload import envelope
 
 _UNPROVISIONED_SLEEP_MS = 3600 * 1000
 _MIN_SLEEP_MS = 1000
 _ERROR_SLEEP_MS = 900 * 1000
 
 
-def _reading(board, settings):
+def _reading(board, settings, seq):
     import kinds
     kind = kinds.load(settings.kind)
     values, faults = kind.measure(board, settings)
-    return kind.encode(values, faults)
+    return kind.encode(seq, values, faults)
 
 
 def wake():
@@ -43,13 +42,13 @@ def wake():
     except (BoardError, SettingsError) as e:
         log("not ready: %s", e)
         return _UNPROVISIONED_SLEEP_MS
-    queue = FrameQueue(settings.queue_max)
-    body = _reading(board, settings)
-    counter = FrameCounter(board.spec.get("counter_reserve", 1)).take()
-    frame = envelope.seal(settings.payload_key, settings.dev_eui, counter, body)
-    queue.push(counter, frame)
-    log("seal counter=%d len=%d queued=%d", counter, len(frame), len(queue.pending()))
-    deliver(board, settings, queue)
+    queue = ReadingQueue(settings.queue_max)
+    reserve = board.spec.get("counter_reserve", 1)
+    seq = ReservedCounter("seq", reserve, rtc_index=1).take()
+    queue.push(seq, _reading(board, settings, seq))
+    log("reading seq=%d queued=%d", seq, len(queue.pending()))
+    counter = ReservedCounter("ctr", reserve, rtc_index=0)
+    Sender(board, settings, queue, counter).run()
     awake = time.ticks_diff(time.ticks_ms(), started)
     return max(_MIN_SLEEP_MS, settings.interval_ms - awake)
 
