@@ -7,18 +7,25 @@ counter reserved in flash just before, and leaves the queue only when the modem
 reports it sent. Anything else (no modem answer, join refused, duty-cycle wait, a
 frame too big for the current data rate) leaves it queued for the next wake.
 """
+import machine
+
 from node.log import log
 from payload import envelope
 
 _HEADER_MAX = 5   # version byte + up to 4 counter bytes (docs/payload.md)
 _TAG = 8
+# A duty-cycle wait this short is slept through (light sleep, modem idle) rather than
+# leaving the reading for the next slot; a longer one ends the wake.
+_DUTY_WAIT_MAX_MS = 30000
+_DUTY_WAITS_PER_WAKE = 4
 
 
 def open_modem(board):
+    """The board's modem driver and its dialect module."""
     spec = board.spec["modem"]
     if spec["type"] == "rak3172":
-        from modems.rak3172 import RAK3172
-        return RAK3172(board.uart(spec["uart"], spec.get("baudrate", 115200)))
+        from modems import rak3172
+        return rak3172.RAK3172(board.uart(spec["uart"], spec.get("baudrate", 115200))), rak3172
     raise ValueError("no driver for modem %r" % spec["type"])
 
 
@@ -34,7 +41,7 @@ class Sender:
         if not names:
             return 0
         s = self.settings
-        modem = open_modem(self.board)
+        modem, dialect = open_modem(self.board)
         try:
             modem.wake()
             if not modem.joined():
@@ -42,21 +49,24 @@ class Sender:
                 if not modem.join():
                     log("join failed; %d readings stay queued", len(names))
                     return 0
-            sent = self._send_all(modem, names)
+            sent = self._send_all(modem, dialect, names)
         except Exception as e:  # noqa: BLE001 - the modem's trouble must not lose readings
             log("modem error: %s; readings stay queued", e)
             return 0
         try:
-            modem.sleep()
+            modem.sleep(s.interval_ms)
         except Exception as e:  # noqa: BLE001
             log("modem sleep failed: %s", e)
         return sent
 
-    def _send_all(self, modem, names):
+    def _send_all(self, modem, dialect, names):
         s = self.settings
-        limit = modem.max_payload()
+        limit = dialect.max_payload(modem.data_rate())
         sent = 0
-        for name in names:
+        waits = 0
+        i = 0
+        while i < len(names):
+            name = names[i]
             body = self.queue.read(name)
             if _HEADER_MAX + len(body) + _TAG > limit:
                 # RUI3 would transmit an empty frame and drop ours: never hand it over.
@@ -66,10 +76,23 @@ class Sender:
             counter = self.counter.take()
             frame = envelope.seal(s.payload_key, s.dev_eui, counter, body)
             log("seal counter=%d seq=%d len=%d", counter, int(name, 16), len(frame))
-            result = modem.send(s.port, frame)
-            if not modem.sent(result):
-                log("send: %s; %d readings stay queued", result, len(names) - sent)
+            try:
+                result = modem.send(s.port, frame)
+            except dialect.ModemError as e:
+                if (e.reason == dialect.RESTRICTED and e.wait_ms <= _DUTY_WAIT_MAX_MS
+                        and waits < _DUTY_WAITS_PER_WAKE):
+                    # Not transmitted: wait out the sub-band's off-time, then reseal.
+                    log("duty cycle: waiting %d ms", e.wait_ms)
+                    waits += 1
+                    machine.lightsleep(e.wait_ms + 50)
+                    continue
+                log("send refused (%s %s, wait %d ms); %d readings stay queued",
+                    e.reason, e.detail, e.wait_ms, len(names) - sent)
+                break
+            if result != dialect.SENT:
+                log("send: no ACK; %d readings stay queued", len(names) - sent)
                 break
             self.queue.remove(name)
             sent += 1
+            i += 1
         return sent
