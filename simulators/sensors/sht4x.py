@@ -11,8 +11,9 @@ shared/reference/sensors.md §1.1:
 - S_T = (T + 45) * 65535 / 175, S_RH = (RH + 6) * 65535 / 125.
 
 The model reads the truth from the environment at the start of the conversion and adds
-the part's own error: a fixed per-part offset within the typical accuracy (SHT40:
-±0.2 °C, ±1.8 %RH) and the repeatability noise of the chosen precision.
+the part's own error: a fixed per-part offset and the repeatability noise of the chosen
+precision (clipped at 3σ), together never beyond the SHT40's typical accuracy
+(±0.2 °C, ±1.8 %RH), the figure the node's readings are tested against.
 """
 from __future__ import annotations
 
@@ -71,12 +72,16 @@ class SHT4x:
         self.address = address
         self.rng = random.Random(f"sht4x:{seed}:{address}")
         self.serial = serial if serial is not None else self.rng.getrandbits(32)
-        self.offset_t = self.rng.uniform(-ACCURACY_T, ACCURACY_T) * 0.5
-        self.offset_rh = self.rng.uniform(-ACCURACY_RH, ACCURACY_RH) * 0.5
+        # Room is left for 3σ of high-precision repeatability on top of the offset.
+        self.offset_t = self.rng.uniform(-1, 1) * (ACCURACY_T - 3 * 0.04)
+        self.offset_rh = self.rng.uniform(-1, 1) * (ACCURACY_RH - 3 * 0.08)
         self.present = True
         self.busy_until = 0
         self.result: bytes | None = None
         self.measurements: list[Measurement] = []
+
+    def _noise(self, sigma: float) -> float:
+        return max(-3 * sigma, min(3 * sigma, self.rng.gauss(0, sigma)))
 
     def _busy(self) -> bool:
         return self.clock.now_us < self.busy_until
@@ -93,8 +98,8 @@ class SHT4x:
             duration, rep_t, rep_rh, _heater = _MEASURE[cmd]
             truth = self.environment.at(self.clock.unix_time())
             self.measurements.append(Measurement(now, truth["temperature"], truth["humidity"]))
-            t = truth["temperature"] + self.offset_t + self.rng.gauss(0, rep_t)
-            rh = truth["humidity"] + self.offset_rh + self.rng.gauss(0, rep_rh)
+            t = truth["temperature"] + self.offset_t + self._noise(rep_t)
+            rh = truth["humidity"] + self.offset_rh + self._noise(rep_rh)
             s_t = max(0, min(0xFFFF, round((t + 45) * 65535 / 175)))
             s_rh = max(0, min(0xFFFF, round((rh + 6) * 65535 / 125)))
             self.result = word(s_t) + word(s_rh)
