@@ -24,6 +24,7 @@ from simulators.node import SimNode
 from simulators.sensors.sht4x import SHT4x
 
 KINDS = ("climate",)
+POWER_OFF_S = 5      # how long the supply stays off after a power cut
 RAK_OUI = bytes.fromhex("AC1F09")   # RAKwireless' IEEE OUI: the RAK3172's factory DevEUIs
 
 
@@ -51,6 +52,7 @@ class RunStats:
     wakes: int = 0
     uplinks: int = 0
     readings: int = 0
+    power_cuts: int = 0
     decode_errors: list = field(default_factory=list)
     wall_s: float = 0.0
     ended: dict = field(default_factory=dict)
@@ -88,6 +90,7 @@ class Simulation:
         self._attach_parts()
         self.stats = RunStats()
         self._truth_by_seq: dict[int, dict] = {}
+        self.wake_starts: dict[int, int] = {}      # wake number -> virtual µs
 
     def _attach_parts(self) -> None:
         for part in self.board["parts"]:
@@ -130,14 +133,25 @@ class Simulation:
         counter, body = envelope.unseal(self.payload_key, self.dev_eui, frame)
         return counter, schemas.decode_body(body)
 
-    def run(self, on_wake=None):
-        """Yield each uplink the network receives, decoded, beside its truth."""
+    def run(self, on_wake=None, power_cuts=None):
+        """Yield each uplink the network receives, decoded, beside its truth.
+
+        `power_cuts(wake_number)` may return None, ("flash_op", n) to cut the power inside
+        the n-th flash operation of that wake, or ("at", µs) to cut it that long after the
+        wake starts (which may fall into the deep sleep after it). The power comes back
+        `POWER_OFF_S` later and the node boots from a power-on reset.
+        """
         self.provision()
         end_us = int(self.hours * 3600e6)
         seen = 0
         t0 = wallclock.monotonic()
         while self.clock.now_us < end_us:
-            wake = self.node.wake()
+            cut = power_cuts(self.stats.wakes + 1) if power_cuts else None
+            start = self.clock.now_us
+            self.wake_starts[self.stats.wakes + 1] = start
+            cut_at = start + cut[1] if cut and cut[0] == "at" else None
+            wake = self.node.wake(cut_at_us=cut_at,
+                                  cut_at_flash_op=cut[1] if cut and cut[0] == "flash_op" else None)
             self.stats.wakes += 1
             self.stats.ended[wake.ended] = self.stats.ended.get(wake.ended, 0) + 1
             for seq in wake.readings:
@@ -152,7 +166,18 @@ class Simulation:
                     continue
                 yield self._uplink(up)
             if wake.ended == "deepsleep":
-                self.clock.advance_to(self.clock.now_us + wake.sleep_ms * 1000)
+                wake_at = self.clock.now_us + wake.sleep_ms * 1000
+                if cut_at is not None and cut_at < wake_at:
+                    # The cut falls into the deep sleep: RTC memory and modem session go.
+                    self.clock.advance_to(cut_at)
+                    self.node.power_cut()
+                    self.stats.power_cuts += 1
+                    self.clock.advance_to(cut_at + POWER_OFF_S * 1_000_000)
+                else:
+                    self.clock.advance_to(wake_at)
+            elif wake.ended == "power_cut":
+                self.stats.power_cuts += 1
+                self.clock.advance_to(self.clock.now_us + POWER_OFF_S * 1_000_000)
         self.stats.wall_s = wallclock.monotonic() - t0
 
     def _uplink(self, up) -> Uplink:

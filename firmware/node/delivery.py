@@ -10,6 +10,7 @@ frame too big for the current data rate) leaves it queued for the next wake.
 import machine
 
 from node.log import log
+from node.queue import TornReading
 from payload import envelope
 
 _HEADER_MAX = 5   # version byte + up to 4 counter bytes (docs/payload.md)
@@ -18,6 +19,9 @@ _TAG = 8
 # leaving the reading for the next slot; a longer one ends the wake.
 _DUTY_WAIT_MAX_MS = 30000
 _DUTY_WAITS_PER_WAKE = 4
+# ModemError reasons by number (modems/rak3172.py), for the log.
+_REASONS = ("sent", "not acked", "busy", "not joined", "too big", "duty cycle", "timeout",
+            "no answer", "refused")
 
 
 def open_modem(board):
@@ -46,18 +50,33 @@ class Sender:
             modem.wake()
             if not modem.joined():
                 modem.configure(s.dev_eui, s.join_eui, s.app_key, dr=s.dr, adr=s.adr)
-                if not modem.join():
+                if not self._join(modem, dialect):
                     log("join failed; %d readings stay queued", len(names))
                     return 0
             sent = self._send_all(modem, dialect, names)
+        except dialect.ModemError as e:
+            log("modem: %s %s (wait %d ms); readings stay queued", _REASONS[e.reason]
+                if e.reason < len(_REASONS) else e.reason, e.detail, e.wait_ms)
+            return 0
         except Exception as e:  # noqa: BLE001 - the modem's trouble must not lose readings
-            log("modem error: %s; readings stay queued", e)
+            log("modem error: %s %s; readings stay queued", type(e).__name__, e)
             return 0
         try:
             modem.sleep(s.interval_ms)
         except Exception as e:  # noqa: BLE001
             log("modem sleep failed: %s", e)
         return sent
+
+    def _join(self, modem, dialect):
+        for _ in range(_DUTY_WAITS_PER_WAKE):
+            try:
+                return modem.join()
+            except dialect.ModemError as e:
+                if e.reason != dialect.RESTRICTED or e.wait_ms > _DUTY_WAIT_MAX_MS:
+                    raise
+                log("duty cycle: join waits %d ms", e.wait_ms)
+                machine.lightsleep(e.wait_ms + 50)
+        return modem.join()
 
     def _send_all(self, modem, dialect, names):
         s = self.settings
@@ -67,7 +86,12 @@ class Sender:
         i = 0
         while i < len(names):
             name = names[i]
-            body = self.queue.read(name)
+            try:
+                body = self.queue.read(name)
+            except TornReading as e:
+                log("%s", e)
+                i += 1
+                continue
             if _HEADER_MAX + len(body) + _TAG > limit:
                 # RUI3 would transmit an empty frame and drop ours: never hand it over.
                 log("reading seq=%d needs %d bytes, the data rate allows %d: kept queued",
@@ -86,8 +110,9 @@ class Sender:
                     waits += 1
                     machine.lightsleep(e.wait_ms + 50)
                     continue
-                log("send refused (%s %s, wait %d ms); %d readings stay queued",
-                    e.reason, e.detail, e.wait_ms, len(names) - sent)
+                log("send refused: %s %s (wait %d ms); %d readings stay queued",
+                    _REASONS[e.reason] if e.reason < len(_REASONS) else e.reason, e.detail,
+                    e.wait_ms, len(names) - sent)
                 break
             if result != dialect.SENT:
                 log("send: no ACK; %d readings stay queued", len(names) - sent)

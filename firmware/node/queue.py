@@ -8,14 +8,22 @@ One file per reading, named by its sequence number, so the oldest is sent first 
 a reading leaves the queue only once the modem reports it sent. Readings are queued
 as bodies and sealed at each send, under a fresh counter: a power cut between a
 transmission and its confirmation then costs a repeat of the reading (same seq), never
-a repeat of a counter. Each file is written whole by littlefs (copy on write), so a
-power cut leaves a reading either queued or absent. When the queue is full the oldest
-reading gives way, and the loss is counted, never silent.
+a repeat of a counter. littlefs commits a file's contents at close (copy on write), but
+it commits a new file's name at open: a power cut in between leaves an empty file. Each
+file therefore ends in a CRC-32 of its body; one that fails the check is a reading the
+power cut took, and is removed and counted. When the queue is full the oldest reading
+gives way, and that loss is counted too, never silent.
 """
 import os
+import struct
+from binascii import crc32
 
 _DIR = "q"
 _DROPPED = "state/dropped"
+
+
+class TornReading(Exception):
+    pass
 
 
 class ReadingQueue:
@@ -40,10 +48,21 @@ class ReadingQueue:
             self._count_dropped()
         with open("%s/%08x" % (_DIR, seq), "wb") as f:
             f.write(body)
+            f.write(struct.pack(">I", crc32(body)))
 
     def read(self, name):
-        with open(_DIR + "/" + name, "rb") as f:
-            return f.read()
+        """The body of a queued reading; TornReading (and the file is gone) if it is
+        not whole."""
+        try:
+            with open(_DIR + "/" + name, "rb") as f:
+                data = f.read()
+        except OSError:
+            data = b""
+        if len(data) < 5 or struct.unpack(">I", data[-4:])[0] != crc32(data[:-4]):
+            self.remove(name)
+            self._count_dropped()
+            raise TornReading("reading seq=%d was cut short by a power loss: dropped" % int(name, 16))
+        return data[:-4]
 
     def remove(self, name):
         try:
