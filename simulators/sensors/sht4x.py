@@ -75,7 +75,8 @@ class SHT4x:
         # Room is left for 3σ of high-precision repeatability on top of the offset.
         self.offset_t = self.rng.uniform(-1, 1) * (ACCURACY_T - 3 * 0.04)
         self.offset_rh = self.rng.uniform(-1, 1) * (ACCURACY_RH - 3 * 0.08)
-        self.present = True
+        self.present = True         # False: the part does not answer its address
+        self.corrupt_crc = False    # True: a disturbed bus flips a bit after the CRC is made
         self.busy_until = 0
         self.result: bytes | None = None
         self.measurements: list[Measurement] = []
@@ -117,5 +118,7 @@ class SHT4x:
         if self._busy() or self.result is None:
             raise Nack("SHT4x: no result ready")
         data, self.result = self.result, None
+        if self.corrupt_crc:
+            data = bytes([data[0] ^ 0x04]) + data[1:]
         # A master may read fewer bytes; reading past the 6 gives 0xFF (released bus).
         return (data + b"\xff" * n)[:n]
