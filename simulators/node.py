@@ -74,6 +74,7 @@ class SimNode:
         self.seed = seed
         self.heapsize = heapsize
         self.flash = Flash(self.workdir / "flash.img", blocks=board.get("flash_blocks", 256))
+        (self.workdir / "console.log").write_text("")
         self.unique_id = bytes.fromhex(f"{seed & 0xFFFFFFFF:08x}") + dev_eui[-4:]
         self.i2c: dict[int, I2CBus] = {int(k): I2CBus(f"i2c{k}") for k in board.get("i2c", {})}
         self.uarts: dict[int, UartLink] = {}
@@ -149,7 +150,7 @@ class SimNode:
         self.flash.cut_at_op = None if cut_at_flash_op is None else self.flash.ops + cut_at_flash_op
         self._wdt_deadline = None
         marks = {p: len(getattr(m, "measurements", ())) for p, m in self.parts.items()}
-        console_path = self.workdir / "console.log"
+        console_path = self.workdir / "wake.log"
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         env = dict(os.environ, MICROPYPATH=str(RUNTIME), SIM_RX_FD=str(rep_r),
@@ -176,6 +177,8 @@ class SimNode:
                 pass
             self.flash.cut_at_op = None
         console_text = console_path.read_text(errors="replace")
+        with open(self.workdir / "console.log", "a") as log:   # the whole serial console
+            log.write(console_text)
         if end.how == "deepsleep":
             self.reset_cause = DEEPSLEEP_RESET
         elif end.how == "wdt":
@@ -200,7 +203,7 @@ class SimNode:
                 proc.wait()
                 raise NodeStopped(f"{self.name}: the interpreter exited (code {proc.returncode}) "
                                   f"without sleeping; console:\n"
-                                  f"{(self.workdir / 'console.log').read_text(errors='replace')[-2000:]}")
+                                  f"{(self.workdir / 'wake.log').read_text(errors='replace')[-2000:]}")
             req = json.loads(line)
             try:
                 reply = self._handle(req[0], req[1:])
@@ -302,7 +305,7 @@ class SimNode:
                 self._wait(self._wdt_deadline - self.clock.now_us + 1)
             raise NodeStopped(f"{self.name}: main.py returned without deep sleep and no watchdog "
                               f"runs; console:\n"
-                              f"{(self.workdir / 'console.log').read_text(errors='replace')[-2000:]}")
+                              f"{(self.workdir / 'wake.log').read_text(errors='replace')[-2000:]}")
         return {"err": f"unknown request {op!r}"}
 
     def _cut_check(self) -> None:

@@ -9,7 +9,10 @@ def test_absent_or_garbled_sht4x_is_flagged_and_the_node_recovers(tmp_path):
     sim = Simulation(kind="climate", hours=2, seed=3, out_dir=tmp_path)
     sht = sim.node.parts["sht4x"]
 
+    consoles = {}
+
     def fault_for(wake):
+        consoles[wake.index] = wake.console
         # wakes 1-2 fine, 3-4 absent, 5-6 CRC garbled, then fine again
         n = wake.index + 1   # set up the part for the next wake
         sht.present = n not in (3, 4)
@@ -24,5 +27,6 @@ def test_absent_or_garbled_sht4x_is_flagged_and_the_node_recovers(tmp_path):
             assert d["faults"] == ["sht4x"] and d["temperature"] is None and d["humidity"] is None
         else:
             assert d["faults"] == [] and abs(d["temperature"] - u.truth["temperature"]) < 0.25
-    console = (tmp_path / "node-1" / "console.log").read_text()
-    assert "sht4x" not in console   # the last wake is healthy again
+    assert "fault sht4x: no answer at 0x44" in consoles[3]
+    assert "fault sht4x: CRC mismatch" in consoles[5]
+    assert "fault" not in consoles[8]   # healthy again

@@ -18,6 +18,7 @@ from node.counter import ReservedCounter
 from node.delivery import Sender
 from node.log import log
 from node.queue import ReadingQueue
+from node.resets import count_reset
 from node.settings import Settings, SettingsError
 
 _UNPROVISIONED_SLEEP_MS = 3600 * 1000
@@ -35,13 +36,17 @@ def _reading(board, settings, seq):
 def wake():
     """Run the wake; returns the milliseconds to sleep."""
     started = time.ticks_ms()
-    log("wake reset_cause=%d", machine.reset_cause())
+    cause = machine.reset_cause()
+    log("wake reset_cause=%d", cause)
     try:
         board = Board.load()
         settings = Settings.load()
     except (BoardError, SettingsError) as e:
         log("not ready: %s", e)
         return _UNPROVISIONED_SLEEP_MS
+    resets = count_reset(cause)
+    if resets is not None:
+        log("resets %s", resets)
     queue = ReadingQueue(settings.queue_max)
     reserve = board.spec.get("counter_reserve", 1)
     seq = ReservedCounter("seq", reserve, rtc_index=1).take()
