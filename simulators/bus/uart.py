@@ -23,8 +23,7 @@ class UartLink:
         self.node_format = self.device_format
         self.device = None
         self._rx = deque()            # bytes that have arrived at the node
-        self._node_busy_until = 0     # node-to-device line is busy until
-        self._dev_busy_until = 0      # device-to-node line is busy until
+        self._busy_until = {"node": 0, "device": 0}   # each TX line is busy until
 
     def attach(self, device) -> None:
         """`device.receive(data: bytes)` is called when bytes arrive at the device;
@@ -54,15 +53,21 @@ class UartLink:
             out.append((b * 7 + 0x5A) & 0xFF ^ (0x80 if ratio < 1 else 0x01))
         return bytes(out)
 
+    def _transmit(self, sender: str, data: bytes, deliver) -> None:
+        """Bytes leave at the sender's baud rate, after what it is still sending, and
+        are delivered when the last one has arrived."""
+        fmt = self.node_format if sender == "node" else self.device_format
+        start = max(self.clock.now_us, self._busy_until[sender])
+        self._busy_until[sender] = start + char_time_us(*fmt) * len(data)
+        payload = data if self._matched else self._garble(data)
+        if payload:
+            self.clock.call_at(self._busy_until[sender], deliver, payload)
+
     # --- node side -----------------------------------------------------------
     def node_write(self, data: bytes) -> None:
         """The node's TX: bytes reach the device after their wire time."""
-        ct = char_time_us(*self.device_format)
-        start = max(self.clock.now_us, self._node_busy_until)
-        self._node_busy_until = start + ct * len(data)
-        payload = data if self._matched else self._garble(data)
-        if self.device is not None and payload:
-            self.clock.call_at(self._node_busy_until, self.device.receive, payload)
+        if self.device is not None:
+            self._transmit("node", data, self.device.receive)
 
     def node_available(self) -> int:
         return len(self._rx)
@@ -89,9 +94,4 @@ class UartLink:
     # --- device side ---------------------------------------------------------
     def send(self, data: bytes) -> None:
         """The device's TX: each byte lands in the node's RX buffer after its wire time."""
-        ct = char_time_us(*self.device_format)
-        start = max(self.clock.now_us, self._dev_busy_until)
-        self._dev_busy_until = start + ct * len(data)
-        payload = data if self._matched else self._garble(data)
-        if payload:
-            self.clock.call_at(self._dev_busy_until, self._rx.extend, payload)
+        self._transmit("device", data, self._rx.extend)
