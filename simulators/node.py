@@ -65,7 +65,7 @@ class SimNode:
                  environment, dev_eui: bytes, seed: int = 0, heapsize: str = "192K"):
         self.name = name
         self.board = board
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()   # the node process runs elsewhere
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.clock = clock
         self.network = network
