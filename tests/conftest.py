@@ -11,10 +11,10 @@ import pytest
 BIN = Path(sys.executable).parent
 
 
-def nodectl(*args, check=True, timeout=300) -> subprocess.CompletedProcess:
+def nodectl(*args, check=True, timeout=300, cwd=None) -> subprocess.CompletedProcess:
     """Run the installed `nodectl` exactly as a user types it."""
     r = subprocess.run([str(BIN / "nodectl"), *map(str, args)], capture_output=True, text=True,
-                       timeout=timeout)
+                       timeout=timeout, cwd=cwd)
     if check and r.returncode != 0:
         raise AssertionError(f"nodectl {' '.join(map(str, args))} failed ({r.returncode}):\n"
                              f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}")

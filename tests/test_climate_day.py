@@ -70,3 +70,10 @@ def test_no_key_is_printed_and_the_inventory_is_owner_only(climate_day):
     assert row["payload_key"].upper() not in console and row["app_key"].upper() not in console
     assert stat.S_IMODE((out / "inventory.csv").stat().st_mode) == 0o600
     assert str(out / "inventory.csv") in r.stderr
+
+
+def test_the_table_runs_from_any_folder_with_a_relative_out(tmp_path):
+    from conftest import nodectl
+    r = nodectl("simulate", "--hours", 1, "--out", "run", cwd=tmp_path)
+    assert "4 uplinks decoded from 4 wakes" in r.stdout
+    assert (tmp_path / "run" / "inventory.csv").exists()
