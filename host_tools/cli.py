@@ -1,4 +1,4 @@
-"""nodectl: flash, provision, configure, simulate and decode city sensor nodes.
+"""nodectl: simulate city sensor nodes and decode their uplinks.
 
 Each verb's --help says what it does and shows an example.
 """
