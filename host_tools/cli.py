@@ -21,10 +21,21 @@ def _fmt(v, nd):
     return "-" if v is None else f"{v:.{nd}f}"
 
 
+def _fault_help() -> str:
+    from simulators.sensors.faults import MODES
+    lines = ["PART names by kind:"]
+    for kind in sorted({s.kind for s in schemas.SCHEMAS.values()}):
+        lines.append(f"  {kind}: {', '.join(schemas.schema_for_kind(kind).faults)}")
+    lines.append(f"MODEs: {', '.join(MODES)} (docs/simulator.md says what each does on the wire;"
+                 f" a part takes the modes its bus can show)")
+    return "\n".join(lines)
+
+
 def cmd_simulate(args) -> int:
-    from simulators.scenario import Simulation
+    from simulators.scenario import FaultWindow, Simulation
+    faults = [FaultWindow.parse(f) for f in args.fault]
     sim = Simulation(kind=args.kind, board=args.board, hours=args.hours, seed=args.seed,
-                     out_dir=Path(args.out), interval_s=args.interval)
+                     out_dir=Path(args.out), interval_s=args.interval, faults=faults)
     notice = sys.stderr if args.json else sys.stdout
     print(f"inventory (keys, mode 0600): {sim.inventory_path}", file=notice)
     if not args.json:
@@ -69,13 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nodectl", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
 
+    from simulators import kinds as sim_kinds
     s = sub.add_parser("simulate", help="run a simulated node and show its decoded uplinks",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Run one simulated node on the real MicroPython interpreter "
                        "in virtual time and print each decoded uplink beside the simulated truth.",
-                       epilog="example: nodectl simulate --kind climate --hours 24 --json")
-    s.add_argument("--kind", default="climate", help="node kind (default climate)")
-    s.add_argument("--board", default=boards.DEFAULT_BOARD,
-                   help=f"board file name (default {boards.DEFAULT_BOARD}; known: {', '.join(boards.available())})")
+                       epilog="examples:\n  nodectl simulate --kind climate --hours 24 --json\n"
+                       "  nodectl simulate --kind climate --fault sht4x:crc@2-5\n\n" + _fault_help())
+    s.add_argument("--kind", default="climate", choices=sim_kinds.available(),
+                   help="node kind (default climate)")
+    s.add_argument("--board", default=None,
+                   help=f"board file name (default: the kind's usual board; known: {', '.join(boards.available())})")
+    s.add_argument("--fault", action="append", default=[], metavar="PART:MODE[@START_H[-END_H]]",
+                   help="put a part into a fault mode, from START_H to END_H simulated hours "
+                   "(repeatable; PARTs and MODEs below)")
     s.add_argument("--hours", type=float, default=24.0, help="simulated hours (default 24)")
     s.add_argument("--seed", type=int, default=1, help="seed of the environment and radio (default 1)")
     s.add_argument("--interval", type=int, default=900, help="uplink interval in seconds (default 900)")

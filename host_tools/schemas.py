@@ -27,6 +27,10 @@ class Channel:
     name: str
     divisor: int   # wire integer / divisor = value in `unit`
     unit: str
+    # How far a decoded value may lie from the simulated truth, in `unit`: the part's
+    # stated accuracy plus the wire's resolution (documented per channel in
+    # docs/payload.md, checked by tests/test_kinds_follow_truth.py).
+    accuracy: float = 0.0
 
     @property
     def scale(self) -> float:
@@ -43,17 +47,19 @@ class Schema:
     faults: tuple[str, ...]   # status bit i set: part faults[i] failed
 
 
-SCHEMAS: dict[int, Schema] = {
-    1: Schema(
-        schema_id=1, kind="climate", version=1,
-        channels=(
-            Channel("temperature", 100, "°C"),
-            Channel("humidity", 10, "%RH"),
-            Channel("battery", 1000, "V"),
-        ),
-        faults=("sht4x", "battery"),
-    ),
-}
+def _collect() -> dict[int, Schema]:
+    """Every schema of every kind: one module per kind in host_tools/kind_schemas/."""
+    import importlib
+    import pkgutil
+    from pathlib import Path
+    found: dict[int, Schema] = {}
+    folder = Path(__file__).parent / "kind_schemas"
+    for m in sorted(pkgutil.iter_modules([str(folder)]), key=lambda m: m.name):
+        for schema in importlib.import_module(f"host_tools.kind_schemas.{m.name}").SCHEMAS:
+            if schema.schema_id in found:
+                raise RuntimeError(f"schema id {schema.schema_id} defined twice")
+            found[schema.schema_id] = schema
+    return found
 
 
 def schema_for_kind(kind: str) -> Schema:
@@ -135,3 +141,6 @@ def encode_items(kind: str, values: dict, faults=(), seq: int = 0) -> list:
 def encode_reading(kind: str, values: dict, faults=(), seq: int = 0) -> bytes:
     """The CBOR body for a reading in units (missing or None channels encode as null)."""
     return cbor2.dumps(encode_items(kind, values, faults, seq))
+
+
+SCHEMAS: dict[int, Schema] = _collect()

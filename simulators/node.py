@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulators.bus.i2c import I2CBus, Nack
+from simulators.bus.i2c import I2CBus, Nack, Timeout
 from simulators.bus.uart import UartLink
 from simulators.clock import Clock
 from simulators.flash import Flash, PowerCut
@@ -33,7 +33,7 @@ RUNTIME = Path(__file__).resolve().parent / "node_runtime"
 
 # machine.reset_cause() values (MicroPython, ESP32 numbering)
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET = 1, 2, 3, 4
-EIO, ENODEV = 5, 19
+EIO, ENODEV, ETIMEDOUT = 5, 19, 110
 RTC_EPOCH = 946684800          # MicroPython boards count from 2000-01-01
 WALL_GUARD_S = 30.0            # a node silent this long on the wall clock is hung
 READING_LINE = re.compile(r"reading seq=(\d+)")
@@ -62,14 +62,13 @@ class WakeResult:
 
 class SimNode:
     def __init__(self, name: str, board: dict, workdir: Path, clock: Clock, network,
-                 environment, dev_eui: bytes, seed: int = 0, heapsize: str = "192K"):
+                 dev_eui: bytes, seed: int = 0, heapsize: str = "192K"):
         self.name = name
         self.board = board
         self.workdir = Path(workdir).resolve()   # the node process runs elsewhere
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.clock = clock
         self.network = network
-        self.environment = environment
         self.dev_eui = dev_eui
         self.seed = seed
         self.heapsize = heapsize
@@ -213,6 +212,8 @@ class SimNode:
                 return _WakeEnd("power_cut")
             except Nack:
                 reply = {"err": EIO if self.board["mcu"] == "rp2040" else ENODEV}
+            except Timeout:
+                reply = {"err": ETIMEDOUT}
             replies.write(json.dumps(reply).encode() + b"\n")
 
     def _hung(self) -> _WakeEnd:

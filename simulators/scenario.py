@@ -17,13 +17,11 @@ from pathlib import Path
 
 from host_tools import boards, envelope, firmware_build, inventory, schemas
 from host_tools.keys import new_key
+from simulators import kinds as sim_kinds
 from simulators.clock import Clock
-from simulators.environment.weather import Weather
 from simulators.network import Network
 from simulators.node import SimNode
-from simulators.sensors.sht4x import SHT4x
-
-KINDS = ("climate",)
+from simulators.sensors.faults import MODES as FAULT_MODES
 POWER_OFF_S = 5      # how long the supply stays off after a power cut
 RAK_OUI = bytes.fromhex("AC1F09")   # RAKwireless' IEEE OUI: the RAK3172's factory DevEUIs
 
@@ -48,6 +46,38 @@ class Uplink:
 
 
 @dataclass
+class FaultWindow:
+    """`PART:MODE[@START_H[-END_H]]`: the part is in MODE from START_H to END_H
+    (simulated hours; default from the start, to the end of the run)."""
+    part: str
+    mode: str
+    start_h: float = 0.0
+    end_h: float = float("inf")
+
+    @classmethod
+    def parse(cls, text: str) -> "FaultWindow":
+        spec, _, window = text.partition("@")
+        part, sep, mode = spec.partition(":")
+        if not sep or not part or mode not in FAULT_MODES:
+            raise ValueError(f"fault {text!r}: expected PART:MODE[@START_H[-END_H]] with MODE one of "
+                             f"{', '.join(FAULT_MODES)}")
+        start_h, end_h = 0.0, float("inf")
+        if window:
+            a, _, b = window.partition("-")
+            try:
+                start_h = float(a)
+                end_h = float(b) if b else float("inf")
+            except ValueError:
+                raise ValueError(f"fault {text!r}: START_H and END_H are hours, e.g. @2-5") from None
+            if end_h <= start_h:
+                raise ValueError(f"fault {text!r}: the window ends before it starts")
+        return cls(part, mode, start_h, end_h)
+
+    def active(self, t_s: float) -> bool:
+        return self.start_h * 3600 <= t_s < self.end_h * 3600
+
+
+@dataclass
 class RunStats:
     wakes: int = 0
     uplinks: int = 0
@@ -59,11 +89,11 @@ class RunStats:
 
 
 class Simulation:
-    def __init__(self, kind: str = "climate", board: str = boards.DEFAULT_BOARD, hours: float = 24,
+    def __init__(self, kind: str = "climate", board: str | None = None, hours: float = 24,
                  seed: int = 0, out_dir: Path = Path("sim-out"), interval_s: int = 900,
-                 name: str = "node-1"):
-        if kind not in KINDS:
-            raise ValueError(f"unknown kind {kind!r}; this build simulates: {', '.join(KINDS)}")
+                 name: str = "node-1", faults: list[FaultWindow] | None = None):
+        rig_class = sim_kinds.rig_class(kind)
+        board = board or rig_class.DEFAULT_BOARD
         self.kind = kind
         self.board_name = board
         self.board = boards.load(board)
@@ -83,19 +113,19 @@ class Simulation:
         self.payload_key = new_key()
         self.clock = Clock()
         self.network = Network(seed=seed)
-        self.environment = Weather(seed)
         self.node = SimNode(name, self.board, self.out_dir / name, self.clock, self.network,
-                            self.environment, self.dev_eui, seed=seed)
+                            self.dev_eui, seed=seed)
         self.node.flash.erase_all()
-        self._attach_parts()
+        self.rig = rig_class(self)
+        self.environment = self.rig.environment
+        self.faults = list(faults or [])
+        for f in self.faults:
+            if f.part not in self.rig.parts:
+                raise ValueError(f"fault {f.part}:{f.mode}: a {kind} node on {board} has no part "
+                                 f"{f.part!r} (parts: {', '.join(sorted(self.rig.parts))})")
         self.stats = RunStats()
         self._truth_by_seq: dict[int, dict] = {}
         self.wake_starts: dict[int, int] = {}      # wake number -> virtual µs
-
-    def _attach_parts(self) -> None:
-        for part in self.board["parts"]:
-            if part == "sht4x":
-                self.node.attach_i2c_part(part, SHT4x(self.clock, self.environment, seed=self.seed))
 
     # --- provisioning and flashing ---------------------------------------------------
     def config(self) -> dict:
@@ -118,16 +148,11 @@ class Simulation:
         self.node.install(files)
 
     # --- running -----------------------------------------------------------------------
-    def _truth(self, wake) -> dict:
-        truth = {}
-        sht = wake.measurements.get("sht4x")
-        if sht:
-            truth["temperature"] = round(sht[-1].temperature, 3)
-            truth["humidity"] = round(sht[-1].humidity, 2)
-        bat = wake.measurements.get("battery")
-        if bat:
-            truth["battery"] = round(bat[-1][1], 4)
-        return truth
+    def _apply_faults(self) -> None:
+        t = self.clock.now_s
+        for part, model in self.rig.parts.items():
+            active = [f.mode for f in self.faults if f.part == part and f.active(t)]
+            model.fault = active[-1] if active else None
 
     def decode(self, frame: bytes) -> tuple[int, dict]:
         counter, body = envelope.unseal(self.payload_key, self.dev_eui, frame)
@@ -146,6 +171,7 @@ class Simulation:
         seen = 0
         t0 = wallclock.monotonic()
         while self.clock.now_us < end_us:
+            self._apply_faults()
             cut = power_cuts(self.stats.wakes + 1) if power_cuts else None
             start = self.clock.now_us
             self.wake_starts[self.stats.wakes + 1] = start
@@ -155,7 +181,7 @@ class Simulation:
             self.stats.wakes += 1
             self.stats.ended[wake.ended] = self.stats.ended.get(wake.ended, 0) + 1
             for seq in wake.readings:
-                self._truth_by_seq[seq] = self._truth(wake)
+                self._truth_by_seq[seq] = self.rig.truth(wake)
                 self.stats.readings += 1
             if on_wake:
                 on_wake(wake)

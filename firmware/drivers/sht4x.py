@@ -18,6 +18,8 @@ _CMD_MEASURE_HIGH = const(0xFD)
 _CMD_SERIAL = const(0x89)
 _CMD_SOFT_RESET = const(0x94)
 _MEASURE_WAIT_MS = const(10)   # datasheet max 8.3 ms; Sensirion's own driver waits 10
+_T_MIN = const(-4000)          # specified range -40..125 °C (datasheet §2.2)
+_T_MAX = const(12500)
 _SHORT_WAIT_MS = const(1)      # serial number and soft reset
 
 
@@ -56,12 +58,18 @@ class SHT4x:
             raise SensorError(self.PART, "CRC mismatch")
         return (buf[0] << 8) | buf[1], (buf[3] << 8) | buf[4]
 
+    def raw(self):
+        """The last measurement's 6 bytes as read (for a caller that checks for a stuck part)."""
+        return bytes(self._buf)
+
     def measure(self):
         """One high-precision measurement: (°C ×100, %RH ×100), RH cropped to 0..100 %."""
         s_t, s_rh = self._command(_CMD_MEASURE_HIGH, _MEASURE_WAIT_MS)
         # 175·S/65536 and 125·S/65536 as Sensirion's fixed-point driver does,
         # kept below 2^30 so a board's small ints never overflow into a long.
         t = ((s_t * 4375 + 8192) >> 14) - 4500
+        if not _T_MIN <= t <= _T_MAX:
+            raise SensorError(self.PART, "temperature %d.%02d °C out of range" % (t // 100, t % 100))
         rh = ((s_rh * 12500 + 32768) >> 16) - 600
         if rh < 0:
             rh = 0

@@ -12,6 +12,7 @@ from micropython import const
 from drivers import SensorError
 from drivers.sht4x import SHT4x
 from node.log import log
+from node.stuck import repeats
 from payload import cbor
 
 SCHEMA = const(1)
@@ -25,15 +26,22 @@ def measure(board, settings):
     if board.part("sht4x"):
         i2c, address = board.part_i2c("sht4x")
         try:
-            t, rh_centi = SHT4x(i2c, address).measure()
+            sensor = SHT4x(i2c, address)
+            t, rh_centi = sensor.measure()
+            if repeats("sht4x", sensor.raw()):
+                raise SensorError("sht4x", "stuck: the same raw words as last time")
             rh = (rh_centi + 5) // 10
         except SensorError as e:
+            t = rh = None
             log("fault %s", e)
             faults |= FAULT_SHT4X
     else:
         faults |= FAULT_SHT4X
     try:
         battery = board.battery_mv()
+    except SensorError as e:
+        log("fault %s", e)
+        battery = None
     except OSError as e:
         log("fault battery: ADC error %s", e)
         battery = None
@@ -45,3 +53,9 @@ def measure(board, settings):
 def encode(seq, values, faults):
     t, rh, battery = values
     return cbor.dumps([SCHEMA, seq, faults, t, rh, battery])
+
+
+def worst_case():
+    """The reading whose body is the longest this kind can send (every channel at its
+    widest encoding, every fault bit that still leaves it widest)."""
+    return (-4000, 1000, 65535), 0

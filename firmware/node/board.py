@@ -9,6 +9,8 @@ import json
 
 import machine
 
+from drivers import SensorError
+
 BOARD_FILE = "board.json"
 
 
@@ -55,9 +57,13 @@ class Board:
         return self.i2c(spec["id"]), spec["address"]
 
     def battery_mv(self):
-        """Battery voltage in mV from the ADC behind the board's divider."""
+        """Battery voltage in mV from the ADC behind the board's divider; SensorError
+        when the reading cannot be a battery (open or shorted divider)."""
         spec = self.spec.get("battery")
         if not spec:
             return None
         raw = machine.ADC(spec["adc_pin"]).read_u16()
-        return int(raw * spec.get("vref", 3.3) * spec["divider"] * 1000 // 65535)
+        mv = int(raw * spec.get("vref", 3.3) * spec["divider"] * 1000 // 65535)
+        if not spec.get("min_mv", 1000) <= mv <= spec.get("max_mv", 4500):
+            raise SensorError("battery", "%d mV is not a battery voltage" % mv)
+        return mv

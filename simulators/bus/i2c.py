@@ -10,6 +10,9 @@ class Nack(Exception):
     """No acknowledge: the addressed part is absent or refuses this transaction."""
 
 
+from simulators.sensors.faults import Timeout  # noqa: E402  (re-exported for bus users)
+
+
 class I2CBus:
     def __init__(self, name: str = "i2c0"):
         self.name = name
@@ -24,7 +27,7 @@ class I2CBus:
     def _device(self, address: int):
         self.transactions += 1
         dev = self.devices.get(address)
-        if dev is None or not getattr(dev, "present", True):
+        if dev is None or not getattr(dev, "present", True) or getattr(dev, "fault", None) == "absent":
             raise Nack(f"no device at 0x{address:02x}")
         return dev
 
@@ -39,4 +42,5 @@ class I2CBus:
         return data
 
     def scan(self) -> list[int]:
-        return sorted(a for a, d in self.devices.items() if getattr(d, "present", True))
+        return sorted(a for a, d in self.devices.items()
+                      if getattr(d, "present", True) and getattr(d, "fault", None) != "absent")

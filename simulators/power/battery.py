@@ -20,7 +20,12 @@ class Battery:
 
 
 class BatteryADC:
-    """The ADC input that sees the battery through a resistor divider."""
+    """The ADC input that sees the battery through a resistor divider.
+
+    Faults: "absent" (divider open: the input floats to ground) and "range" (input
+    shorted to the rail: full scale).
+    """
+    FAULT_MODES = ("absent", "range")
 
     def __init__(self, clock, battery: Battery, divider: float, vref: float = 3.3):
         self.clock = clock
@@ -28,10 +33,15 @@ class BatteryADC:
         self.divider = divider
         self.vref = vref
         self.measurements: list[tuple[int, float]] = []   # (t_us, true volts)
+        self.fault: str | None = None
 
     def read_u16(self) -> int:
         v = self.battery.voltage(self.clock.now_s)
         self.measurements.append((self.clock.now_us, v))
         code12 = round(v / self.divider / self.vref * 4095 + self.battery.rng.gauss(0, 0.7))
         code12 = max(0, min(4095, code12))
+        if self.fault == "absent":
+            code12 = 0
+        elif self.fault == "range":
+            code12 = 4095
         return code12 << 4 | code12 >> 8

@@ -21,6 +21,7 @@ import random
 from dataclasses import dataclass
 
 from simulators.bus.i2c import Nack
+from simulators.sensors.faults import Timeout
 
 
 def crc8(data: bytes) -> int:
@@ -65,6 +66,8 @@ class Measurement:
 
 
 class SHT4x:
+    FAULT_MODES = ("absent", "nack", "crc", "timeout", "stuck", "range")
+
     def __init__(self, clock, environment, address: int = 0x44, serial: int | None = None,
                  seed: int = 0):
         self.clock = clock
@@ -76,7 +79,8 @@ class SHT4x:
         self.offset_t = self.rng.uniform(-1, 1) * (ACCURACY_T - 3 * 0.04)
         self.offset_rh = self.rng.uniform(-1, 1) * (ACCURACY_RH - 3 * 0.08)
         self.present = True         # False: the part does not answer its address
-        self.corrupt_crc = False    # True: a disturbed bus flips a bit after the CRC is made
+        self.fault: str | None = None   # one of FAULT_MODES (simulators/sensors/faults.py)
+        self._last: bytes | None = None
         self.busy_until = 0
         self.result: bytes | None = None
         self.measurements: list[Measurement] = []
@@ -115,10 +119,18 @@ class SHT4x:
             raise Nack(f"SHT4x: unknown command 0x{cmd:02x}")
 
     def read(self, n: int) -> bytes:
-        if self._busy() or self.result is None:
+        if self.fault == "timeout":
+            raise Timeout("SHT4x holds SCL low")
+        if self._busy() or self.result is None or self.fault == "nack":
             raise Nack("SHT4x: no result ready")
         data, self.result = self.result, None
-        if self.corrupt_crc:
+        if self.fault == "stuck" and self._last is not None:
+            data = self._last
+        elif self.fault == "range":
+            data = word(0xFFFF) + word(0xFFFF)   # 130 °C: beyond the part's -40..125 °C
+        if self.fault != "stuck":
+            self._last = data
+        if self.fault == "crc":
             data = bytes([data[0] ^ 0x04]) + data[1:]
         # A master may read fewer bytes; reading past the 6 gives 0xFF (released bus).
         return (data + b"\xff" * n)[:n]
