@@ -11,7 +11,7 @@ from pathlib import Path
 BOARDS_DIR = Path(__file__).resolve().parent.parent / "boards"
 DEFAULT_BOARD = "pico-rak3172"
 MODEMS = {"rak3172"}
-PART_BUSES = {"i2c", "uart"}
+PART_BUSES = {"i2c", "uart", "pin", "adc"}
 
 
 class BoardError(ValueError):
@@ -51,5 +51,5 @@ def validate(board: dict, where: str = "board") -> None:
     for part, spec in board["parts"].items():
         if spec.get("bus") not in PART_BUSES:
             raise BoardError(f"{where}: part {part}: bus {spec.get('bus')!r} not one of {sorted(PART_BUSES)}")
-        if str(spec.get("id")) not in board.get(spec["bus"], {}):
+        if spec["bus"] in ("i2c", "uart") and str(spec.get("id")) not in board.get(spec["bus"], {}):
             raise BoardError(f"{where}: part {part} on {spec['bus']}{spec.get('id')}, which the board does not define")

@@ -31,8 +31,9 @@ from simulators.power.battery import Battery, BatteryADC
 
 RUNTIME = Path(__file__).resolve().parent / "node_runtime"
 
-# machine.reset_cause() values (MicroPython, ESP32 numbering)
+# machine.reset_cause() and wake_reason() values (MicroPython, ESP32 numbering)
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET = 1, 2, 3, 4
+PIN_WAKE, TIMER_WAKE = 2, 4
 EIO, ENODEV, ETIMEDOUT = 5, 19, 110
 RTC_EPOCH = 946684800          # MicroPython boards count from 2000-01-01
 WALL_GUARD_S = 30.0            # a node silent this long on the wall clock is hung
@@ -82,6 +83,8 @@ class SimNode:
         self.parts: dict = {}
         self.rtc_memory = b""
         self.reset_cause = PWRON_RESET
+        self.wake_reason = 0           # machine.wake_reason() of the next wake
+        self.wake_pins: dict = {}      # pin -> trigger, armed with Pin.irq(wake=DEEPSLEEP)
         self.wakes = 0
         self._wdt_timeout_us: int | None = None
         self._wdt_deadline: int | None = None
@@ -105,6 +108,16 @@ class SimNode:
             adc = BatteryADC(self.clock, self.battery, spec["divider"], spec.get("vref", 3.3))
             self.adc[spec["adc_pin"]] = adc
             self.parts["battery"] = adc
+
+    def attach_uart_device(self, uart_id: int, device, baudrate: int, bits: int = 8,
+                           parity=None, stop: int = 1) -> UartLink:
+        """Wire a device model (or a multi-drop bus model) to one of the board's UARTs."""
+        if str(uart_id) not in self.board.get("uart", {}):
+            raise ValueError(f"board {self.board['name']} has no UART {uart_id}")
+        link = UartLink(self.clock, baudrate, bits, parity, stop)
+        link.attach(device)
+        self.uarts[int(uart_id)] = link
+        return link
 
     def attach_i2c_part(self, part: str, model) -> None:
         spec = self.board["parts"][part]
@@ -136,6 +149,10 @@ class SimNode:
         self.modem.power_cut()
 
     # --- one wake ---------------------------------------------------------------
+    def wake_by_pin(self) -> None:
+        """The next wake comes from an armed wake pin, not the timer."""
+        self.wake_reason = PIN_WAKE
+
     def wake(self, cut_at_us: int | None = None, cut_at_flash_op: int | None = None) -> WakeResult:
         """Run the firmware from reset until it sleeps or the board resets.
 
@@ -148,6 +165,7 @@ class SimNode:
         self._cut_at_us = cut_at_us
         self.flash.cut_at_op = None if cut_at_flash_op is None else self.flash.ops + cut_at_flash_op
         self._wdt_deadline = None
+        self.wake_pins = {}            # re-armed by the firmware on each wake
         marks = {p: len(getattr(m, "measurements", ())) for p, m in self.parts.items()}
         console_path = self.workdir / "wake.log"
         req_r, req_w = os.pipe()
@@ -180,6 +198,7 @@ class SimNode:
             log.write(console_text)
         if end.how == "deepsleep":
             self.reset_cause = DEEPSLEEP_RESET
+            self.wake_reason = TIMER_WAKE
         elif end.how == "wdt":
             self.reset_cause = WDT_RESET
         elif end.how == "reset":
@@ -257,7 +276,7 @@ class SimNode:
         if op == "reset_cause":
             return self.reset_cause
         if op == "wake_reason":
-            return 4 if self.reset_cause == DEEPSLEEP_RESET else 0
+            return self.wake_reason if self.reset_cause == DEEPSLEEP_RESET else 0
         if op.startswith("i2c_"):
             return self._i2c(op, a)
         if op.startswith("uart_"):
@@ -270,6 +289,8 @@ class SimNode:
                 return self.pins.get(a[0], 0)
             if op == "pin_set":
                 self.pins[a[0]] = a[1]
+            if op == "pin_irq" and len(a) > 2 and a[2]:
+                self.wake_pins[a[0]] = a[1]
             return None
         if op == "rtc_memory_get":
             return self.rtc_memory.hex()
@@ -357,5 +378,6 @@ class SimNode:
                 return link.node_read_line().hex()
             return link.node_read(n if n > 0 else link.node_available()).hex()
         if op == "uart_break":
+            link.node_break()
             return None
         return {"err": f"unknown request {op!r}"}

@@ -200,11 +200,23 @@ class Simulation:
                     self.stats.power_cuts += 1
                     self.clock.advance_to(cut_at + POWER_OFF_S * 1_000_000)
                 else:
-                    self.clock.advance_to(wake_at)
+                    self._sleep_until(wake_at)
             elif wake.ended == "power_cut":
                 self.stats.power_cuts += 1
                 self.clock.advance_to(self.clock.now_us + POWER_OFF_S * 1_000_000)
         self.stats.wall_s = wallclock.monotonic() - t0
+
+    def _sleep_until(self, wake_at: int) -> None:
+        """Deep sleep until the timer, or until an armed wake pin sees its edge (the
+        kind's rig says when: `next_pin_wake(pins, from_us, to_us)`)."""
+        edge = None
+        if self.node.wake_pins and hasattr(self.rig, "next_pin_wake"):
+            edge = self.rig.next_pin_wake(dict(self.node.wake_pins), self.clock.now_us, wake_at)
+        if edge is not None and edge < wake_at:
+            self.clock.advance_to(edge)
+            self.node.wake_by_pin()
+        else:
+            self.clock.advance_to(wake_at)
 
     def _uplink(self, up) -> Uplink:
         try:

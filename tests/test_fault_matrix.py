@@ -2,6 +2,8 @@
 sending, flags the right part while the fault lasts, and recovers when it clears."""
 from __future__ import annotations
 
+import tempfile
+
 import pytest
 
 from simulators import kinds as sim_kinds
@@ -10,8 +12,9 @@ from simulators.scenario import FaultWindow, Simulation
 
 def _matrix():
     cases = []
+    probe_dir = tempfile.mkdtemp(prefix="fault-matrix-")
     for kind in sim_kinds.available():
-        probe = Simulation(kind=kind, hours=0, out_dir="/tmp/fault-matrix-probe")
+        probe = Simulation(kind=kind, hours=0, out_dir=probe_dir)
         for part, model in sorted(probe.rig.parts.items()):
             for mode in model.FAULT_MODES:
                 cases.append(pytest.param(kind, part, mode, id=f"{kind}-{part}-{mode}"))

@@ -69,6 +69,12 @@ class UartLink:
         if self.device is not None:
             self._transmit("node", data, self.device.receive)
 
+    def node_break(self) -> None:
+        """The node holds TX low for a break (SDI-12 wakes its sensors so); a device
+        model that cares has `on_break()`."""
+        if self.device is not None and hasattr(self.device, "on_break"):
+            self.device.on_break()
+
     def node_available(self) -> int:
         return len(self._rx)
 

@@ -16,9 +16,12 @@ WDT_RESET = 3
 DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
 
-# Wake reasons (ESP32 numbering).
+# Wake reasons (ESP32 numbering) and the sleep levels Pin.irq(wake=...) takes.
 PIN_WAKE = 2
 TIMER_WAKE = 4
+IDLE = 1
+SLEEP = 2
+DEEPSLEEP = 4
 
 _board = call("board")
 
@@ -109,10 +112,11 @@ class Pin:
     def high(self):
         self.value(1)
 
-    def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, wake=None):
-        # Edges on a sleeping board are counted by the simulator's pin model and read
-        # at wake; a running handler would need preemption the simulator does not do.
-        call("pin_irq", self.id, trigger)
+    def irq(self, handler=None, trigger=IRQ_FALLING | IRQ_RISING, *, priority=1, wake=None,
+            hard=False):
+        # An edge on a pin armed with wake=DEEPSLEEP wakes the sleeping board (ESP32
+        # ext0); a running handler would need preemption the simulator does not do.
+        call("pin_irq", self.id, trigger, bool(wake and wake & DEEPSLEEP))
 
 
 def _pin_id(p):
