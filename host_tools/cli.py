@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(repeatable; PARTs and MODEs below)")
     s.add_argument("--hours", type=float, default=24.0, help="simulated hours (default 24)")
     s.add_argument("--seed", type=int, default=1, help="seed of the environment and radio (default 1)")
-    s.add_argument("--interval", type=int, default=900, help="uplink interval in seconds (default 900)")
+    s.add_argument("--interval", type=int, default=None,
+                   help="uplink interval in seconds (default: the kind's, 900 for climate)")
     s.add_argument("--json", action="store_true", help="one JSON object per uplink per line")
     s.add_argument("--out", default="sim-out", help="output directory (flash image, inventory)")
     s.set_defaults(func=cmd_simulate)

@@ -90,7 +90,7 @@ class RunStats:
 
 class Simulation:
     def __init__(self, kind: str = "climate", board: str | None = None, hours: float = 24,
-                 seed: int = 0, out_dir: Path = Path("sim-out"), interval_s: int = 900,
+                 seed: int = 0, out_dir: Path = Path("sim-out"), interval_s: int | None = None,
                  name: str = "node-1", faults: list[FaultWindow] | None = None):
         rig_class = sim_kinds.rig_class(kind)
         board = board or rig_class.DEFAULT_BOARD
@@ -101,7 +101,7 @@ class Simulation:
             raise ValueError(f"board {board} cannot be a {kind} node (it supports {self.board['kinds']})")
         self.hours = hours
         self.seed = seed
-        self.interval_s = interval_s
+        self.interval_s = interval_s or getattr(rig_class, "DEFAULT_INTERVAL_S", 900)
         self.name = name
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -129,8 +129,12 @@ class Simulation:
 
     # --- provisioning and flashing ---------------------------------------------------
     def config(self) -> dict:
-        return {"kind": self.kind, "interval_s": self.interval_s, "dev_eui": self.dev_eui.hex(),
-                "join_eui": self.join_eui.hex(), "port": 2, "dr": 3, "adr": True}
+        """/config.json of the node: the common settings, then the kind's own
+        (`Rig.config()`, e.g. thresholds or which bus a probe is on)."""
+        cfg = {"kind": self.kind, "interval_s": self.interval_s, "dev_eui": self.dev_eui.hex(),
+               "join_eui": self.join_eui.hex(), "port": 2, "dr": 3, "adr": True}
+        cfg.update(getattr(self.rig, "config", dict)())
+        return cfg
 
     def provision(self) -> None:
         if self.inventory_path.exists():

@@ -24,7 +24,7 @@ def _matrix():
 @pytest.mark.parametrize("kind, part, mode", _matrix())
 def test_a_faulty_part_is_flagged_and_the_node_recovers(tmp_path, kind, part, mode):
     start_h, end_h = 0.75, 1.5
-    sim = Simulation(kind=kind, hours=2.5, seed=4, out_dir=tmp_path,
+    sim = Simulation(kind=kind, hours=2.5, seed=4, out_dir=tmp_path, interval_s=900,
                      faults=[FaultWindow(part, mode, start_h, end_h)])
     uplinks = list(sim.run())
     assert not sim.stats.decode_errors
