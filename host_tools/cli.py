@@ -11,6 +11,7 @@ from pathlib import Path
 
 from host_tools import boards, envelope, inventory, schemas
 from host_tools.keys import parse_hex
+from host_tools.ledger import Ledger
 
 
 class CliError(Exception):
@@ -70,9 +71,15 @@ def cmd_decode(args) -> int:
             key = inventory.payload_key(Path(args.inventory), dev_eui.hex())
         counter, body = envelope.unseal(key, dev_eui, frame)
         reading = schemas.decode_body(body)
+        out = {"dev_eui": dev_eui.hex().upper(), "counter": counter, **reading}
+        if args.state:
+            with Ledger(Path(args.state)) as ledger:
+                verdict = ledger.accept(dev_eui.hex(), counter, reading["seq"])
+            out["duplicate"] = verdict.duplicate
+            out["lost"] = verdict.lost
     except (ValueError, inventory.InventoryError) as e:
         raise CliError(f"cannot decode: {e}") from None
-    print(json.dumps({"dev_eui": dev_eui.hex().upper(), "counter": counter, **reading}))
+    print(json.dumps(out))
     return 0
 
 
@@ -110,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = d.add_mutually_exclusive_group(required=True)
     g.add_argument("--key", help="payload key (32 hex digits); prefer --inventory, which keeps it off the command line")
     g.add_argument("--inventory", help="inventory CSV holding the node's payload key")
+    d.add_argument("--state", help="decoder state file (JSON): rejects replays, marks repeated "
+                   "readings as duplicate and reports skipped ones as lost, across runs")
     d.set_defaults(func=cmd_decode)
     return p
 

@@ -77,3 +77,14 @@ def test_inventory_refuses_a_duplicate_device_and_keeps_the_file(tmp_path):
     with pytest.raises(inventory.InventoryError, match="already"):
         inventory.append(inv, row)
     assert inv.read_bytes() == before
+
+
+def test_with_a_state_file_a_replayed_frame_is_rejected(tmp_path):
+    v = vector("climate_normal")
+    i = v["inputs"]
+    args = ("decode", v["expected"]["frame"], "--dev-eui", i["dev_eui"], "--key", i["key"],
+            "--state", tmp_path / "state.json")
+    first = json.loads(nodectl(*args).stdout)
+    assert first["duplicate"] is False and first["lost"] == []
+    again = nodectl(*args, check=False)
+    assert again.returncode == 2 and "replay" in again.stderr
