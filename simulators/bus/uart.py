@@ -12,7 +12,8 @@ from simulators.clock import Clock
 
 
 def char_time_us(baudrate: int, bits: int = 8, parity: str | None = None, stop: int = 1) -> int:
-    return int(round((1 + bits + (1 if parity else 0) + stop) * 1e6 / baudrate))
+    # MicroPython's parity: None (none), 0 (even), 1 (odd); 0 is a parity bit too.
+    return int(round((1 + bits + (0 if parity is None else 1) + stop) * 1e6 / baudrate))
 
 
 class UartLink:
