@@ -13,6 +13,7 @@ shows the table below.
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 
 import cbor2
@@ -45,6 +46,17 @@ class Schema:
     version: int
     channels: tuple[Channel, ...]
     faults: tuple[str, ...]   # status bit i set: part faults[i] failed
+    # "" (the default): one CBOR integer or null per channel. Otherwise the channels are
+    # packed into ONE CBOR byte string: big-endian fixed-width integers, one struct code
+    # per channel ("h" int16, "H" uint16, "b"/"B" 8-bit, "i"/"I" 32-bit), with the
+    # null sentinel of each code (PACKED_NULL: the most negative signed value, the
+    # largest unsigned one) for a channel whose part failed (docs/kinds/water.md).
+    packed: str = ""
+
+
+# The value of a packed channel that stands for null (no reading).
+PACKED_NULL = {"b": -0x80, "B": 0xFF, "h": -0x8000, "H": 0xFFFF,
+               "i": -0x80000000, "I": 0xFFFFFFFF}
 
 
 def _collect() -> dict[int, Schema]:
@@ -86,6 +98,8 @@ def decode_items(items) -> dict:
     if not _is_int(seq) or not 0 <= seq <= 0xFFFFFFFF:
         raise SchemaError(f"reading sequence number {seq!r} is not a 32-bit unsigned integer")
     values = items[3:]
+    if schema.packed:
+        values = _unpack(schema, values)
     if len(values) != len(schema.channels):
         raise SchemaError(
             f"schema {schema_id} ({schema.kind}) has {len(schema.channels)} channels, "
@@ -105,6 +119,30 @@ def decode_items(items) -> dict:
             raise SchemaError(f"channel {channel.name} must be an integer or null, got {raw!r}")
     reading["faults"] = [part for bit, part in enumerate(schema.faults) if status >> bit & 1]
     return reading
+
+
+def _unpack(schema: Schema, values: list) -> list:
+    fmt = ">" + schema.packed
+    size = struct.calcsize(fmt)
+    if len(values) != 1 or not isinstance(values[0], bytes) or len(values[0]) != size:
+        raise SchemaError(f"schema {schema.schema_id} ({schema.kind}) carries its channels in "
+                          f"one {size}-byte CBOR byte string")
+    raw = struct.unpack(fmt, values[0])
+    return [None if v == PACKED_NULL[code] else v for v, code in zip(raw, schema.packed)]
+
+
+def _pack(schema: Schema, raw: list) -> bytes:
+    out = []
+    for v, code, channel in zip(raw, schema.packed, schema.channels):
+        if v is None:
+            out.append(PACKED_NULL[code])
+            continue
+        lo, hi = (0, PACKED_NULL[code] - 1) if code.isupper() else (PACKED_NULL[code] + 1, -PACKED_NULL[code] - 1)
+        if not lo <= v <= hi:
+            raise SchemaError(f"{channel.name}: {v / channel.divisor} {channel.unit} does not fit "
+                              f"the wire ({lo / channel.divisor}..{hi / channel.divisor})")
+        out.append(v)
+    return struct.pack(">" + schema.packed, *out)
 
 
 def decode_body(body: bytes) -> dict:
@@ -135,6 +173,8 @@ def encode_items(kind: str, values: dict, faults=(), seq: int = 0) -> list:
     for channel in schema.channels:
         v = values.get(channel.name)
         raw.append(None if v is None else round(v * channel.divisor))
+    if schema.packed:
+        return [schema.schema_id, seq, status, _pack(schema, raw)]
     return [schema.schema_id, seq, status, *raw]
 
 
