@@ -70,16 +70,22 @@ class SMT100Modbus:
         return self._raw
 
     def measure(self):
-        """(VWC in 0.01 %, temperature in 0.01 °C) from holding registers 0..2 (FC 03)."""
+        """(VWC in 0.01 %, temperature in 0.01 °C) from holding registers 0..3 (FC 03):
+        temperature, water content, permittivity, raw counts (kept to tell a stuck probe)."""
         from drivers.modbus_rtu import ModbusError
         try:
-            regs = self.modbus.read_holding(self.unit, _REG_TEMPERATURE, 3)
+            regs = self.modbus.read_holding(self.unit, _REG_TEMPERATURE, 4)
         except ModbusError as e:
             raise SensorError(self.part, "Modbus unit %d: %s" % (self.unit, e.reason))
         except OSError as e:
             raise SensorError(self.part, "Modbus unit %d: UART error %s" % (self.unit, e))
-        if len(regs) != 3:
+        if len(regs) != 4:
             raise SensorError(self.part, "Modbus unit %d: %d registers" % (self.unit, len(regs)))
-        self._raw = bytes((regs[0] >> 8, regs[0] & 0xFF, regs[1] >> 8, regs[1] & 0xFF,
-                           regs[2] >> 8, regs[2] & 0xFF))
+        raw = bytearray(8)
+        for i in range(4):
+            raw[2 * i] = regs[i] >> 8
+            raw[2 * i + 1] = regs[i] & 0xFF
+        self._raw = bytes(raw)
+        if regs[1] > _VWC_MAX:
+            raise SensorError(self.part, "water content register 0x%04x: no valid reading" % regs[1])
         return _check(self.part, regs[1], regs[0] - 10000)

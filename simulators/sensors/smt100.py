@@ -45,6 +45,7 @@ NOISE_T = 0.02
 MEASURE_US = 50_000      # digital versions: < 50 ms
 LATE_US = 1_000_000      # fault "timeout"
 SUPPLY_V = 12.0
+COUNT_JITTER = 8.0       # counts, σ of the raw oscillator count
 
 
 def topp(eps: float) -> float:
@@ -64,8 +65,10 @@ def permittivity(theta: float) -> float:
     return (lo + hi) / 2
 
 
-def counts(eps: float) -> int:
-    return max(0, min(65535, round(52000 - 420 * eps)))
+def counts(eps: float, jitter: float = 0.0) -> int:
+    """Raw oscillator counts (a monotone stand-in: the manual's curve was not found);
+    the count jitters by a few counts from one measurement to the next."""
+    return max(0, min(65535, round(52000 - 420 * eps + jitter)))
 
 
 def sdi12_crc(text: str) -> str:
@@ -107,6 +110,7 @@ class _Probe:
         vwc = truth["vwc"] + self.offset_vwc + self._noise(NOISE_VWC)
         t = truth["temperature"] + self.offset_t + self._noise(NOISE_T)
         eps = permittivity(max(0.0, vwc) / 100)
+        self.counts = counts(eps, self.rng.gauss(0, COUNT_JITTER))
         return vwc, t, eps
 
 
@@ -171,7 +175,7 @@ class SMT100SDI12(_Probe):
         vwc, t, eps = self.sample()
         if self.fault == "range":
             vwc, t = 150.0, -60.0
-        values = f"{counts(eps):+d}{eps:+.2f}{vwc:+.2f}{t:+.2f}{SUPPLY_V:+.1f}"
+        values = f"{self.counts:+d}{eps:+.2f}{vwc:+.2f}{t:+.2f}{SUPPLY_V:+.1f}"
         if self.fault == "stuck" and self._last_values is not None:
             values = self._last_values
         self._last_values = values
@@ -204,7 +208,7 @@ class SMT100Modbus(ModbusSlave, _Probe):
         regs = [max(0, min(0xFFFF, round(t * 100) + 10000)),
                 max(0, min(10000, round(vwc * 100))),
                 max(100, min(0xFFFF, round(eps * 100))),
-                counts(eps),
+                self.counts,
                 self.stored_address]
         if self.fault == "range":
             regs[1] = 0xFFFF
