@@ -79,6 +79,7 @@ class SimNode:
         self.i2c: dict[int, I2CBus] = {int(k): I2CBus(f"i2c{k}") for k in board.get("i2c", {})}
         self.uarts: dict[int, UartLink] = {}
         self.pins: dict = {}
+        self.pin_parts: dict = {}      # pin -> model driving it (attach_pin_part)
         self.adc: dict = {}
         self.parts: dict = {}
         self.rtc_memory = b""
@@ -118,6 +119,11 @@ class SimNode:
         link.attach(device)
         self.uarts[int(uart_id)] = link
         return link
+
+    def attach_pin_part(self, part: str, pin, model) -> None:
+        """A part that drives an input pin: `model.level()` is the pin's level now."""
+        self.pin_parts[pin] = model
+        self.parts[part] = model
 
     def attach_i2c_part(self, part: str, model) -> None:
         spec = self.board["parts"][part]
@@ -286,6 +292,8 @@ class SimNode:
             return adc.read_u16() if adc else 0
         if op.startswith("pin_"):
             if op == "pin_get":
+                if a[0] in self.pin_parts:
+                    return self.pin_parts[a[0]].level()
                 return self.pins.get(a[0], 0)
             if op == "pin_set":
                 self.pins[a[0]] = a[1]

@@ -33,6 +33,19 @@ def _reading(board, settings, seq):
     return kind.encode(seq, values, faults)
 
 
+def _plan(board, settings):
+    import kinds
+    plan = getattr(kinds.load(settings.kind), "plan", None)
+    if plan is None:
+        return True, None
+    try:
+        return plan(board, settings)
+    except Exception as e:  # noqa: BLE001 - a broken plan must not cost the reading
+        log("plan error: %s %s", type(e).__name__, e)
+        sys.print_exception(e)
+        return True, None
+
+
 def wake():
     """Run the wake; returns the milliseconds to sleep."""
     started = time.ticks_ms()
@@ -47,6 +60,12 @@ def wake():
     resets = count_reset(cause)
     if resets is not None:
         log("resets %s", resets)
+    # A kind may wake between its slots (climate watches the rain): its plan() says
+    # whether this wake takes a reading and how long to sleep after it (None: interval).
+    planned = time.ticks_ms()
+    take, plan_sleep_ms = _plan(board, settings)
+    if not take:
+        return max(_MIN_SLEEP_MS, plan_sleep_ms - time.ticks_diff(time.ticks_ms(), planned))
     queue = ReadingQueue(settings.queue_max)
     reserve = board.spec.get("counter_reserve", 1)
     seq = ReservedCounter("seq", reserve, rtc_index=1).take()
@@ -54,6 +73,8 @@ def wake():
     log("reading seq=%d queued=%d", seq, len(queue.pending()))
     counter = ReservedCounter("ctr", reserve, rtc_index=0)
     Sender(board, settings, queue, counter).run()
+    if plan_sleep_ms is not None:
+        return max(_MIN_SLEEP_MS, plan_sleep_ms - time.ticks_diff(time.ticks_ms(), planned))
     awake = time.ticks_diff(time.ticks_ms(), started)
     return max(_MIN_SLEEP_MS, settings.interval_ms - awake)
 
