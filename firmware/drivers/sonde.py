@@ -15,7 +15,8 @@ Application Protocol §6.3). Modbus transport: drivers/modbus_rtu.py.
 
 A failed transaction raises SensorError("sonde", reason); a single parameter that the
 sonde reports in error, with another Parameter ID than the map expects, not a number,
-or outside the map's range reads None and is listed in `errors`.
+outside the map's range, or of a magnitude below 1e-6 (two words in the wrong order
+look like that) reads None and is listed in `errors`.
 """
 from micropython import const
 
@@ -24,6 +25,7 @@ from drivers.modbus_rtu import ModbusError, float32
 
 PART = "sonde"
 _MAX_READ = const(125)
+_TINY = 1e-6
 
 # The default map (this project's "city-sonde-1", simulators/sensors/sonde.py and
 # docs/kinds/water.md): name, PDU address, Parameter ID (None: not checked), lo, hi.
@@ -106,6 +108,11 @@ class Sonde:
                 return None
         if v != v or not lo <= v <= hi:
             self.errors.append((name, "%s out of %s..%s" % (v, lo, hi)))
+            return None
+        if v != 0.0 and -_TINY < v < _TINY:
+            # No sensor resolves 1e-6 of its unit: a float this small is two words in
+            # the wrong order (a wrong map), not a measurement.
+            self.errors.append((name, "%s is no measurement (word order?)" % v))
             return None
         return v
 

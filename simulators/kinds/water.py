@@ -12,6 +12,9 @@ class Rig:
     DEFAULT_BOARD = "pico-rak3172-water"
 
     def __init__(self, sim):
+        # Extra /config.json keys (sonde_map, sonde_unit, sonde_timeout_ms), e.g. for a
+        # sonde model with another register map; empty: the firmware's defaults.
+        self.sonde_config: dict = {}
         self.environment = Lake(sim.seed, start_unix=sim.clock.unix_time())
         self.parts = {}
         spec = sim.board["parts"].get("sonde")
@@ -26,6 +29,9 @@ class Rig:
             sim.node.parts["sonde"] = self.parts["sonde"]
         if "battery" in sim.node.parts:
             self.parts["battery"] = sim.node.parts["battery"]
+
+    def config(self) -> dict:
+        return dict(self.sonde_config)
 
     def truth(self, wake) -> dict:
         truth = {}
