@@ -182,3 +182,10 @@ def test_fault_modes_show_on_the_wire(mode):
         assert r == good
     else:   # range: the value is the slave's business; the bus passes registers through
         assert r[3:5] == b"\x77\x77"
+
+
+def test_a_slave_may_also_answer_a_reserved_address():
+    clock, pins, bus, slave, link = rig()
+    slave.also_answers = (0xFD,)
+    send(clock, pins, link, with_crc(bytes.fromhex("fd0300000001")))
+    assert reply(clock, link) == with_crc(bytes.fromhex("fd03021000"))

@@ -63,6 +63,8 @@ out["illegal_address"] = attempt(bus.read_holding, 1, 3, 4)
 out["write"] = attempt(bus.write_single, 1, 4, 0x4321)
 out["after_write"] = attempt(bus.read_holding, 1, 4, 1)
 out["absent_unit"] = attempt(bus.read_holding, 9, 0, 1)
+out["broadcast"] = attempt(bus.write_single, 0, 4, 0x0777)
+out["after_broadcast"] = attempt(bus.read_holding, 1, 4, 1)
 t0 = time.ticks_ms()
 out["fault"] = attempt(bus.read_holding, 2, 0, 2)
 out["fault_ms"] = time.ticks_diff(time.ticks_ms(), t0)
@@ -102,6 +104,7 @@ def test_master_reads_writes_and_decodes_word_orders(healthy):
     assert out["input"] == [0xBEEF]
     assert abs(out["abcd"] - 7.11) < 1e-6 and abs(out["cdab"] - 7.11) < 1e-6
     assert out["write"] is None and out["after_write"] == [0x4321]
+    assert out["broadcast"] is None and out["after_broadcast"] == [0x0777]
 
 
 def test_master_raises_exception_replies_with_their_code(healthy):
@@ -118,7 +121,7 @@ def test_every_request_reached_the_line_as_a_frame(healthy):
     _, bus = healthy
     ignored = [e for _, e, _ in bus.log if e.startswith("ignored")]
     assert ignored == []
-    assert sum(1 for _, e, _ in bus.log if e == "request") == 8
+    assert sum(1 for _, e, _ in bus.log if e == "request") == 10
 
 
 @pytest.mark.parametrize("mode, reason, code", [

@@ -134,8 +134,10 @@ class ModbusRTU:
     def _read(self, fc, unit, address, count):
         if not 1 <= count <= _MAX_READ:
             raise ValueError("register count %r" % (count,))
-        if not 1 <= unit <= 247:
-            raise ValueError("a read needs a unit address 1..247, not %r" % (unit,))
+        if not 1 <= unit <= 255:
+            # 1..247 per Serial Line §2.2; 248..255 are reserved there, yet some parts
+            # answer one (the SMT100 at 0xFD, sensors.md §2.2).
+            raise ValueError("a read needs a unit address 1..255, not %r" % (unit,))
         self._put_request(unit, fc, address, count)
         self._transact(unit, fc, 2 * count)
         if self._rx[2] != 2 * count:
@@ -144,7 +146,7 @@ class ModbusRTU:
         return [(rx[3 + 2 * i] << 8) | rx[4 + 2 * i] for i in range(count)]
 
     def _put_request(self, unit, fc, a, b):
-        if not 0 <= unit <= 247:
+        if not 0 <= unit <= 255:
             raise ValueError("unit address %r" % (unit,))
         if not 0 <= a <= 0xFFFF:
             raise ValueError("register address %r" % (a,))

@@ -73,6 +73,9 @@ class ModbusSlave:
     FAULT_MODES = ("absent", "nack", "crc", "timeout", "stuck", "range")
     response_delay_us = 5_000      # request end -> reply start (processing time)
     late_us = 1_000_000            # fault "timeout": the reply comes this much later
+    # Further unit addresses the slave acts on and answers at (outside 1..247, e.g. the
+    # SMT100's 0xFD "any probe" address, sensors.md §2.2); its reply carries that address.
+    also_answers: tuple = ()
 
     def __init__(self, unit: int):
         if not 1 <= unit <= 247:
@@ -167,6 +170,8 @@ class ModbusBus:
                     self._dispatch(slave, pdu)
             return
         slave = self.slaves.get(unit)
+        if slave is None:
+            slave = next((s for s in self.slaves.values() if unit in s.also_answers), None)
         if slave is None or slave.fault == "absent":
             return
         if slave.fault == "stuck" and pdu in slave._last_reply:
