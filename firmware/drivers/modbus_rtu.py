@@ -124,7 +124,9 @@ class ModbusRTU:
             raise ValueError("register value %r" % (value,))
         self._put_request(unit, _FC_WRITE_SINGLE, address, value)
         if unit == 0:
+            self._send()
             time.sleep_ms(self.timeout_ms)    # §2.4.1: the turnaround delay after a broadcast
+            self._idle_since = time.ticks_us()
             return
         self._transact(unit, _FC_WRITE_SINGLE, 0)
         if self._rx[:6] != self._tx[:6]:
