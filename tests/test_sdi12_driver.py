@@ -25,7 +25,7 @@ from drivers.sdi12 import SDI12, crc16, crc_ascii
 from drivers.smt100 import SMT100SDI12
 uart = machine.UART(1, baudrate=1200, bits=7, parity=0, stop=1, tx=machine.Pin(4),
                     rx=machine.Pin(5), timeout=100, timeout_char=100)
-bus = SDI12(uart)
+bus = SDI12(uart, echo=ECHO)
 def attempt(fn, *a):
     try:
         return fn(*a)
@@ -60,7 +60,8 @@ def run(tmp_path, probes=("0", "1"), fault=None, echo=True):
         bus.add(m)
     models[0].fault = fault
     node.attach_uart_device(1, bus, 1200, 7, 0, 1)
-    files = {"main.py": MAIN.replace("import machine, time", "import machine, time, json").encode(),
+    main = MAIN.replace("import machine, time", "import machine, time, json\nECHO = %s" % echo)
+    files = {"main.py": main.encode(),
              "board.json": json.dumps(board).encode()}
     for name in ("__init__.py", "sdi12.py", "smt100.py"):
         files[f"drivers/{name}"] = (FIRMWARE / "drivers" / name).read_bytes()
@@ -80,7 +81,8 @@ def test_recorder_keeps_the_timing_the_sensors_need(healthy):
     _, bus, _ = healthy
     assert bus.violations == []
     # one break-command sequence per command: no retries on a healthy line
-    assert bus.commands == ["0!", "7!", "7!", "7!", "?!", "1I!",
+    # (no sensor at 7: the command and 3 quick retries, in three break sequences, §7.2)
+    assert bus.commands == ["0!"] + ["7!"] * 12 + ["?!", "1I!",
                             "0MC!", "0D0!", "1M!", "1D0!", "0MC!", "0D0!"]
 
 
@@ -133,8 +135,18 @@ def test_probe_faults_are_errors_naming_the_probe_and_the_line_recovers(tmp_path
     assert reason in out["first"][2]
     assert out["second"][0] != "error"          # the other probe on the line still reads
     assert bus.violations == []
-    if mode in ("absent", "timeout", "nack", "crc"):
-        cmd = "0D0!" if mode in ("nack", "crc") else "0MC!"
-        # §7.2: the whole sequence three times (then the second attempt of the
-        # measurement at the end of the script tries three more)
-        assert bus.commands.count(cmd) >= 3
+    # §7.2: an unanswered command is repeated 3 times, in three break sequences: 12
+    # times per measurement (the script measures probe 0 twice); a reply with a bad CRC
+    # is asked for again, 3 times
+    expected = {"absent": ("0MC!", 24), "timeout": ("0MC!", 24), "nack": ("0D0!", 24),
+                "crc": ("0D0!", 6), "range": ("0D0!", 2)}
+    cmd, times = expected[mode]
+    assert bus.commands.count(cmd) == times
+
+
+def test_retries_come_between_16_67_and_87_ms_after_the_command(healthy):
+    _, bus, _ = healthy
+    sevens = [(start, end) for start, end, text in bus.timeline if text == "7!"]
+    gaps = [(b[0] - a[1]) / 1000 for a, b in zip(sevens, sevens[1:])]
+    quick = [g for i, g in enumerate(gaps) if i % 4 != 3]       # within a sequence
+    assert len(quick) == 9 and all(16.67 <= g <= 87 for g in quick), gaps

@@ -1,13 +1,14 @@
 """SDI-12 data recorder (master) on a UART behind a one-wire SDI-12 adapter.
 
-    bus = SDI12(machine.UART(1, tx=Pin(4), rx=Pin(5)))
+    bus = SDI12(machine.UART(1, tx=Pin(4), rx=Pin(5)), echo=True)
     values, raw = bus.measure("0")      # break, aMC!, service request, aD0!... -> [b"+25.60", ...]
 
 Follows the SDI-12 specification v1.4 (and v1.3, 2016, which the reference quotes):
 §4.2 1200 baud, 7 data bits, even parity, 1 stop bit (MicroPython `bits=7, parity=0`);
 §7.1 break >= 12 ms, then >= 8.33 ms marking before the command, sensor reply within
 15 ms of the command's stop bit, sensors asleep after 100 ms of marking; §7.2 retries
-(the whole break-command sequence, at least three times); §4.4.6 `aM!`/`aMC!` answer
+(a command unanswered after 16.67 ms is repeated within 87 ms, three times, then the
+whole break-command sequence again, three sequences in all); §4.4.6 `aM!`/`aMC!` answer
 `atttn`, the service request `a<CR><LF>` when data is ready; §4.4.8 `aD0!`..`aD9!`
 until n values arrived; §4.4.12 CRC-16/ARC (poly 0xA001, init 0) in 3 ASCII chars.
 
@@ -16,8 +17,9 @@ for one 0x00 at 0.4x the baud rate on ESP32), only 10.8 ms at 1200 baud; the dri
 drops the UART to 600 baud for the break (21.7 ms) and returns to 1200 baud.
 
 The adapter: a one-wire interface (TX and RX both on the data line) hears its own
-command; the driver strips the echo of the command from the front of the reply, so it
-works with adapters that suppress the echo as well.
+command (`echo=True`): the driver skips the echo when it waits for a reply's first
+character and strips it from the front of the reply line. `echo=False` for an adapter
+that gates RX off while the node transmits.
 """
 from micropython import const
 import time
@@ -28,9 +30,11 @@ _BAUD = const(1200)
 _BREAK_BAUD = const(600)       # 13 bit times at 600 baud: 21.7 ms >= 12 ms (§7.1)
 _MARK_MS = const(9)            # >= 8.33 ms marking after the break (§7.1)
 _CHAR_US = const(8334)         # 1 start + 7 data + 1 parity + 1 stop at 1200 baud
-_REPLY_MS = const(30)          # 8.33 ms sensor marking + 15 ms to its first start bit + slack
-_RETRIES = const(3)            # §7.2: the sequence at least three times
-_SRQ_SLACK_MS = const(100)     # beyond ttt seconds, for the service request a<CR><LF>
+_START_MS = const(25)           # first reply char complete: 15 ms to its start bit + 8.33 ms (§7.1)
+_TRIES = const(4)               # the command and 3 retries without a break, 16.67..87 ms apart (§7.2)
+_SEQUENCES = const(3)           # then break and repeat: the whole sequence three times (§7.2)
+_POLL_MS = const(2)
+_SRQ_SLACK_MS = const(100)      # beyond ttt seconds, for the service request a<CR><LF>
 _MAX_LINE = const(84)          # a + 75 value chars + CRC + CRLF (§4.4.8)
 
 
@@ -95,11 +99,11 @@ def _digits(buf, start):
 class SDI12:
     PART = "sdi12"
 
-    def __init__(self, uart, part=PART, retries=_RETRIES):
+    def __init__(self, uart, echo=True, part=PART, sequences=_SEQUENCES):
         self.uart = uart
+        self.echo = echo          # the adapter lets the node hear its own command
         self.part = part
-        self.retries = retries
-        self._cmd = bytearray(6)
+        self.sequences = sequences
 
     # --- the line -----------------------------------------------------------------
     def _init(self, baudrate, timeout_ms):
@@ -107,12 +111,25 @@ class SDI12:
                        timeout=timeout_ms, timeout_char=timeout_ms)
 
     def _break(self, timeout_ms):
-        """Break, then marking (§7.1): every command starts so (the SMT100 wants a break
-        before aD0! too), which also makes every retry a complete sequence (§7.2)."""
+        """Break, then marking (§7.1). Every transaction starts so (the SMT100 wants a
+        break before aD0! too, reference §2.3), so it never matters which sensor the
+        line last spoke to or whether it has fallen asleep."""
+        self.uart.flush()         # the last command fully out before the line drops
         self._init(_BREAK_BAUD, timeout_ms)
         self.uart.sendbreak()
         self._init(_BAUD, timeout_ms)
         time.sleep_ms(_MARK_MS)
+
+    def _reply_started(self, cmd, wait_ms):
+        """Whether a reply character came within `wait_ms` of writing `cmd` (the echo of
+        the command, when the adapter gives one, does not count)."""
+        heard = len(cmd) if self.echo else 0
+        start = time.ticks_ms()
+        while self.uart.any() <= heard:
+            if time.ticks_diff(time.ticks_ms(), start) >= wait_ms:
+                return False
+            time.sleep_ms(_POLL_MS)
+        return True
 
     def _flush(self):
         n = self.uart.any()
@@ -133,20 +150,28 @@ class SDI12:
     def transaction(self, cmd, reply_chars=_MAX_LINE):
         """Send `cmd` (e.g. b"0M!") after a break; the reply, starting with the address.
 
-        Retries the whole sequence; SensorError when no valid reply came."""
-        timeout = (len(cmd) + reply_chars + 2) * _CHAR_US // 1000 + _REPLY_MS
-        for _ in range(self.retries):
-            self._break(timeout)
-            self._flush()
-            self.uart.write(cmd)
-            reply = self._line(cmd)
-            if reply is not None and (cmd[0] == 0x3F or reply[0] == cmd[0]):
-                for c in reply:
-                    if not 0x20 <= c < 0x7F:
-                        reply = None
-                        break
-                if reply is not None:
-                    return reply
+        §7.2: when no reply starts within 16.67 ms of the command (checked at 25 ms,
+        the first character complete), the command is repeated at once, three times
+        within 87 ms of the last, then after a new break; three such sequences.
+        SensorError when none brought a valid reply."""
+        cmd_ms = (len(cmd) * _CHAR_US + 999) // 1000
+        line_ms = (reply_chars + 2) * _CHAR_US // 1000 + _START_MS
+        for _ in range(self.sequences):
+            self._break(line_ms)
+            for _ in range(_TRIES):
+                self._flush()
+                self.uart.write(cmd)
+                if not self._reply_started(cmd, cmd_ms + _START_MS):
+                    continue
+                reply = self._line(cmd)
+                if reply is not None and (cmd[0] == 0x3F or reply[0] == cmd[0]):
+                    for c in reply:
+                        # printable ASCII, and 0x7F, which a CRC character can be (§4.4.12)
+                        if not 0x20 <= c <= 0x7F:
+                            reply = None
+                            break
+                    if reply is not None:
+                        return reply
         raise SensorError(self.part, "no answer to %s" % cmd.decode())
 
     # --- commands (§4.4) ----------------------------------------------------------
@@ -180,7 +205,12 @@ class SDI12:
         """Wait up to `seconds` (ttt) for `a<CR><LF>` (§4.4.6); True if it came."""
         if seconds == 0:
             return True     # no service request when ttt is 000
-        self._init(_BAUD, seconds * 1000 + _SRQ_SLACK_MS)
+        start = time.ticks_ms()
+        limit = seconds * 1000 + _SRQ_SLACK_MS
+        while not self.uart.any():
+            if time.ticks_diff(time.ticks_ms(), start) >= limit:
+                return False
+            time.sleep_ms(10)
         line = self.uart.readline()
         return bool(line) and line.rstrip() == address.encode()
 
@@ -188,7 +218,7 @@ class SDI12:
         """`aDn!`: the value fields of one reply (CRC checked and removed)."""
         cmd = ("%sD%d!" % (address, index)).encode()
         last = "no answer"
-        for _ in range(self.retries):
+        for _ in range(_SEQUENCES):
             reply = self.transaction(cmd)
             if crc:
                 if len(reply) < 4 or crc_ascii(crc16(reply, 0, len(reply) - 3)) != reply[-3:]:

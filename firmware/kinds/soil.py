@@ -34,7 +34,7 @@ def _sdi12_bus(board, uart_id):
     uart = machine.UART(uart_id, baudrate=_SDI12_BAUD, bits=7, parity=0, stop=1,
                         tx=machine.Pin(spec["tx"]), rx=machine.Pin(spec["rx"]),
                         timeout=100, timeout_char=100)
-    return SDI12(uart)
+    return SDI12(uart, echo=spec.get("sdi12_echo", True))
 
 
 def _modbus_bus(board, uart_id, part_spec):

@@ -40,6 +40,7 @@ class SDI12Bus:
         self.uart = None                  # the UartLink, set by attach()
         self.violations: list[str] = []
         self.commands: list[str] = []     # every command heard, for tests
+        self.timeline: list[tuple[int, int, str]] = []   # (first start bit, end µs, text)
         self._break_end: int | None = None
         self._addressed: str | None = None
         self._line_idle_from = 0          # end of the last character on the line
@@ -92,6 +93,7 @@ class SDI12Bus:
             self.violations.append(f"not a command: {data!r}")
             return
         self.commands.append(text)
+        self.timeline.append((start, now, text))
         address = text[0]
         if address == "?":
             replies = [s.command(s.address, text[1:]) for s in self.sensors.values()]
@@ -125,4 +127,7 @@ class SDI12Bus:
             return     # a break came first: the reply or service request is abandoned
         data = text.encode("ascii")
         self._line_idle_from = self.clock.now_us + len(data) * CHAR_US
-        self.uart.send(data)
+        for i in range(len(data)):
+            # character by character: the node sees the first one arrive 8.33 ms
+            # after its start bit, not when the whole reply is through
+            self.uart.send(data[i:i + 1])

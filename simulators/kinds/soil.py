@@ -41,7 +41,8 @@ class Rig:
             else:
                 bus = self.buses.get(uart_id)
                 if bus is None:
-                    bus = self.buses[uart_id] = SDI12Bus(sim.clock)
+                    echo = sim.board["uart"][str(uart_id)].get("sdi12_echo", True)
+                    bus = self.buses[uart_id] = SDI12Bus(sim.clock, echo=echo)
                     sim.node.attach_uart_device(uart_id, bus, 1200, 7, 0, 1)
                 model = SMT100SDI12(sim.clock, self.environment, i, address=spec.get("address", "0"),
                                     seed=sim.seed)
