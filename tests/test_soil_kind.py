@@ -67,9 +67,10 @@ def test_a_depth_without_a_probe_is_null_but_not_a_fault(tmp_path, two_probe_boa
         assert d["vwc_1"] is not None and d["vwc_2"] is not None
 
 
-def test_modbus_board_reads_the_probes_within_their_accuracy_and_flags_a_fault(tmp_path):
+@pytest.mark.parametrize("mode", ["absent", "nack", "crc", "timeout", "stuck", "range"])
+def test_modbus_board_reads_the_probes_within_their_accuracy_and_flags_a_fault(tmp_path, mode):
     sim = Simulation(kind="soil", board="pico-rak3172-soil-modbus", hours=1.5, seed=3,
-                     out_dir=tmp_path, faults=[FaultWindow("smt100_3", "timeout", 0.5, 1.0)])
+                     out_dir=tmp_path, faults=[FaultWindow("smt100_3", mode, 0.5, 1.0)])
     uplinks = list(sim.run())
     assert [u.decoded["seq"] for u in uplinks] == list(range(6))
     schema = schemas.schema_for_kind("soil")
@@ -81,7 +82,8 @@ def test_modbus_board_reads_the_probes_within_their_accuracy_and_flags_a_fault(t
             if got is not None:
                 assert abs(got - true) <= ch.accuracy, (ch.name, got, true)
     bus = sim.rig.buses[1]
-    assert not [e for _, e, _ in bus.log if e.startswith("ignored")]
+    ignored = [e for _, e, _ in bus.log if e.startswith("ignored")]
+    assert ignored == []
 
 
 def test_soil_is_reproducible_and_wets_from_the_top_when_it_rains():
