@@ -137,7 +137,7 @@ class ModbusRTU:
         if not 1 <= count <= _MAX_READ:
             raise ValueError("register count %r" % (count,))
         if not 1 <= unit <= 255:
-            # 1..247 per Serial Line §2.2; 248..255 are reserved there, yet some parts
+            # 1..247 per Serial Line §2.3; 248..255 are reserved there, yet some parts
             # answer one (the SMT100 at 0xFD, sensors.md §2.2).
             raise ValueError("a read needs a unit address 1..255, not %r" % (unit,))
         self._put_request(unit, fc, address, count)
