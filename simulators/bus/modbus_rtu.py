@@ -12,8 +12,8 @@ Follows "MODBUS over Serial Line Specification and Implementation Guide V1.02":
   t3.5 = 1750 µs. A request that starts less than t3.5 after the last activity on the
   line (a reply) is not a frame of its own and is discarded;
 - §2.5.1.2 / §6.2.2 CRC-16 (init 0xFFFF, reflected polynomial 0xA001, low byte first);
-  a frame whose CRC does not match is discarded without a reply (§2.4.2, slave states:
-  "error ... frame is not OK: no response");
+  a frame whose CRC does not match is discarded without a reply (§2.4.2, the slave
+  state diagram: a frame found in error is dropped and no reply is sent);
 - §2.2 broadcast mode and §2.3 addressing: unit 0 is a broadcast (every slave acts on
   a write, none replies), 1..247 are slaves, 248..255 reserved;
 - and the "MODBUS Application Protocol Specification V1.1b3": §6.3 (0x03), §6.4 (0x04),
