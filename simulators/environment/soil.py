@@ -5,9 +5,9 @@
 
 Water: a three-layer bucket model on a fixed 10-minute step, integrated from the start
 of the run so every value is a pure function of time and seed:
-- rain (seeded events: fronts of a few hours, 0.3-8 mm/h, about one every 40 h; the
-  climate engineer's weather model has no rain yet) infiltrates the top layer; water
-  above saturation runs off;
+- rain from the weather model (simulators/environment/weather.py: fronts and convective
+  cells, the same rain the climate node's gauge sees for the same seed) infiltrates
+  the top layer; water above saturation runs off;
 - each layer above field capacity drains a fraction per hour into the one below (the
   bottom one into the subsoil);
 - evapotranspiration follows the sun (0 at night, up to ~0.45 mm/h at noon), taken
@@ -23,6 +23,7 @@ import math
 import random
 
 from simulators.clock import DEFAULT_EPOCH
+from simulators.environment.weather import Weather
 
 DEPTHS_CM = (10, 30, 60)
 LAYER_MM = (200.0, 250.0, 350.0)        # layer thicknesses around each probe
@@ -35,32 +36,21 @@ DAMPING_CM = 11.0
 
 
 class Soil:
-    def __init__(self, seed: int = 0, start_unix: float = DEFAULT_EPOCH, depths_cm=DEPTHS_CM):
+    def __init__(self, seed: int = 0, start_unix: float = DEFAULT_EPOCH, depths_cm=DEPTHS_CM,
+                 weather: Weather | None = None):
         self.rng = random.Random(f"soil:{seed}")
+        self.weather = weather if weather is not None else Weather(seed)
         self.start = start_unix
         self.depths_cm = tuple(depths_cm)
         self.mean_c = self.rng.uniform(14.0, 18.0)
         self.amplitude_c = self.rng.uniform(5.0, 8.0)
         self.drift = [(self.rng.uniform(30, 120), self.rng.uniform(0, 2 * math.pi),
                        self.rng.uniform(0.5, 1.5)) for _ in range(2)]
-        self.rain: list[tuple[float, float, float]] = []    # (start s, end s, mm/h)
-        self._rain_until = 0.0
         theta0 = self.rng.uniform(0.18, 0.32)
         self._theta = [[theta0 + self.rng.uniform(-0.03, 0.03) + 0.02 * i for i in range(3)]]
 
-    # --- rain -------------------------------------------------------------------------
-    def _plan_rain(self, until_s: float) -> None:
-        while self._rain_until <= until_s:
-            gap = self.rng.expovariate(1 / (40 * 3600))
-            start = self._rain_until + gap
-            duration = self.rng.uniform(1, 6) * 3600
-            self.rain.append((start, start + duration, self.rng.uniform(0.3, 8.0)))
-            self._rain_until = start + duration
-
     def rain_mm_h(self, unix_t: float) -> float:
-        s = unix_t - self.start
-        self._plan_rain(s)
-        return sum(rate for a, b, rate in self.rain if a <= s < b)
+        return self.weather.rain_rate_mm_h(unix_t)
 
     # --- water ------------------------------------------------------------------------
     def _pet_mm_h(self, s: float) -> float:
@@ -70,7 +60,7 @@ class Soil:
     def _step(self, theta: list[float], s: float) -> list[float]:
         h = STEP_S / 3600
         water = [t * mm for t, mm in zip(theta, LAYER_MM)]
-        water[0] += self.rain_mm_h(self.start + s) * h
+        water[0] += self.weather.rain_mm(self.start + s, self.start + s + STEP_S)
         water[0] = min(water[0], THETA_SAT * LAYER_MM[0])         # the rest runs off
         pet = self._pet_mm_h(s) * h
         for i in range(3):
