@@ -24,11 +24,15 @@ _SDI12_VALUES = const(5)
 _REG_TEMPERATURE = const(0)
 
 
+def _centi(v):
+    return "%s%d.%02d" % ("-" if v < 0 else "", abs(v) // 100, abs(v) % 100)
+
+
 def _check(part, vwc, t):
     if not 0 <= vwc <= _VWC_MAX:
-        raise SensorError(part, "water content %d.%02d %% out of range" % (vwc // 100, vwc % 100))
+        raise SensorError(part, "water content %s %% out of range" % _centi(vwc))
     if not _T_MIN <= t <= _T_MAX:
-        raise SensorError(part, "temperature %d.%02d °C out of range" % (t // 100, t % 100))
+        raise SensorError(part, "temperature %s °C out of range" % _centi(t))
     return vwc, t
 
 
