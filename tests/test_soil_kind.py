@@ -114,3 +114,12 @@ def test_soil_dries_by_day_not_by_night_and_deep_temperature_swings_less():
     swing = [max(soil.temperature(day + h * 600, d) for h in range(144))
              - min(soil.temperature(day + h * 600, d) for h in range(144)) for d in range(3)]
     assert swing[0] > swing[1] > swing[2]
+
+
+def test_config_key_turns_the_sdi12_crc_off(tmp_path, monkeypatch):
+    base = Simulation.config
+    monkeypatch.setattr(Simulation, "config", lambda self: {**base(self), "soil_sdi12_crc": False})
+    sim = Simulation(kind="soil", hours=0.25, seed=2, out_dir=tmp_path)
+    (uplink,) = list(sim.run())
+    assert uplink.decoded["faults"] == [] and uplink.decoded["vwc_3"] is not None
+    assert sim.rig.buses[1].commands == ["0M!", "0D0!", "1M!", "1D0!", "2M!", "2D0!"]
