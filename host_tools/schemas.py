@@ -158,9 +158,14 @@ def decode_body(body: bytes) -> dict:
     return decode_items(items)
 
 
-def encode_items(kind: str, values: dict, faults=(), seq: int = 0) -> list:
-    """The body array [schema_id, seq, status, raw...] for a reading in units."""
+def encode_items(kind: str, values: dict, faults=(), seq: int = 0, schema_id: int | None = None) -> list:
+    """The body array [schema_id, seq, status, raw...] for a reading in units, in the
+    kind's newest schema or in `schema_id` (an older one, e.g. for test vectors)."""
     schema = schema_for_kind(kind)
+    if schema_id is not None:
+        if SCHEMAS.get(schema_id) is None or SCHEMAS[schema_id].kind != kind:
+            raise SchemaError(f"schema {schema_id} is not a schema of {kind}")
+        schema = SCHEMAS[schema_id]
     unknown = set(values) - {c.name for c in schema.channels}
     if unknown:
         raise SchemaError(f"{kind} has no channel(s) {', '.join(sorted(unknown))}")
@@ -178,9 +183,10 @@ def encode_items(kind: str, values: dict, faults=(), seq: int = 0) -> list:
     return [schema.schema_id, seq, status, *raw]
 
 
-def encode_reading(kind: str, values: dict, faults=(), seq: int = 0) -> bytes:
+def encode_reading(kind: str, values: dict, faults=(), seq: int = 0,
+                   schema_id: int | None = None) -> bytes:
     """The CBOR body for a reading in units (missing or None channels encode as null)."""
-    return cbor2.dumps(encode_items(kind, values, faults, seq))
+    return cbor2.dumps(encode_items(kind, values, faults, seq, schema_id))
 
 
 SCHEMAS: dict[int, Schema] = _collect()

@@ -67,7 +67,7 @@ def test_host_seals_vector_to_expected_bytes_and_back(name):
     key, dev_eui, direction = _args(v)
     i, e = v["inputs"], v["expected"]
     body = schemas.encode_reading(i["reading"]["kind"], i["reading"]["values"], i["reading"]["faults"],
-                                  i["reading"]["seq"])
+                                  i["reading"]["seq"], schema_id=i["body_items"][0])
     assert body.hex() == e["body"] == i["body"]
     assert cbor2.loads(body) == i["body_items"]
     frame = envelope.seal(key, dev_eui, i["counter"], body, direction)

@@ -1,0 +1,78 @@
+"""Rain on a climate node, end to end on the real firmware: a heavy-rain cell brings an
+alarm uplink at once (not at the next slot), one per cell, with the threshold taken
+from the node's configuration; showers wake the node without extra uplinks."""
+from __future__ import annotations
+
+import pytest
+
+from simulators.scenario import Simulation
+
+SEED = 5            # Weather(5): a heavy cell a little after 4 h
+HOURS = 5.0
+WINDOW = 300
+
+
+def first_heavy_window_end(sim, hours, level=15.0):
+    """End (s since the run's start) of the first 5-minute window, sliding by the
+    minute, whose true intensity reaches `level` mm/h."""
+    w, epoch = sim.environment, sim.clock.epoch_s
+    for k in range(int(hours * 60)):
+        end = epoch + k * 60 + WINDOW
+        if w.rain_mm(end - WINDOW, end) * 3600 / WINDOW >= level:
+            return end - epoch
+    return None
+
+
+def run(tmp_path, **config):
+    sim = Simulation(kind="climate", hours=HOURS, seed=SEED, out_dir=tmp_path, interval_s=900)
+    if config:
+        base = sim.rig.config
+        sim.rig.config = lambda: {**base(), **config}
+    return sim, list(sim.run())
+
+
+@pytest.fixture(scope="module")
+def heavy(tmp_path_factory):
+    return run(tmp_path_factory.mktemp("heavy"))
+
+
+def test_a_heavy_cell_sends_an_alarm_within_five_minutes_not_at_the_slot(heavy):
+    sim, uplinks = heavy
+    assert not sim.stats.decode_errors
+    t_heavy = first_heavy_window_end(sim, HOURS)
+    assert t_heavy is not None and 3600 < t_heavy < (HOURS - 0.5) * 3600
+    alarms = [u for u in uplinks if "heavy_rain" in u.decoded["faults"]]
+    assert len(alarms) == 1, "one cell, one alarm (hysteresis)"
+    alarm = alarms[0]
+    # The node's windows end on its 5-minute grid and it needs 7 tips (16.8 mm/h) in one:
+    # at most one window after the truth's first window crossing, plus the sending.
+    assert t_heavy - WINDOW < alarm.t <= t_heavy + WINDOW + 30, (t_heavy, alarm.t)
+    slots = [u for u in uplinks if u is not alarm]
+    # An extra reading: the slot readings keep their 15-minute grid around it.
+    assert [u.decoded["seq"] for u in uplinks] == list(range(len(uplinks)))
+    assert all(abs((b.t - a.t) - 900) < 40 for a, b in zip(slots, slots[1:]))
+    nearest_slot = min(abs(alarm.t - s.t) for s in slots)
+    assert nearest_slot > 60, "the alarm did not wait for a slot"
+    assert alarm.decoded["rain_peak"] >= 15 and alarm.decoded["rain"] > 0
+
+
+def test_the_alarm_reading_follows_the_truth(heavy):
+    sim, uplinks = heavy
+    for u in uplinks:
+        d, t = u.decoded, u.truth
+        assert abs(d["rain"] - t["rain"]) <= 1.0, (u.t, d, t)
+        assert abs(d["rain_peak"] - t["rain_peak"]) <= 6.0, (u.t, d, t)
+        assert abs(d["pressure"] - t["pressure"]) <= 1.1
+
+
+def test_rain_watch_wakes_between_slots_without_uplinks(heavy):
+    sim, uplinks = heavy
+    assert sim.stats.wakes > len(uplinks) + 3
+    console = (sim.node.workdir / "console.log").read_text()
+    assert "rain watch:" in console
+
+
+def test_the_alarm_level_is_the_nodes_configuration(tmp_path):
+    sim, uplinks = run(tmp_path, rain_alarm_mm_h=80)
+    assert not any("heavy_rain" in u.decoded["faults"] for u in uplinks)
+    assert max(u.decoded["rain_peak"] for u in uplinks) >= 15   # it did rain hard
