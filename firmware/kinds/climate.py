@@ -126,6 +126,10 @@ def plan(board, settings):
     if st is None or now < st.get("last", 0) or now > st["slot"] + 2 * interval:
         # First wake, or the clock or the schedule was lost: a slot starts here.
         st = _fresh(now, count)
+    elif machine.reset_cause() != machine.DEEPSLEEP_RESET:
+        # Powered up (or reset): a reading now and the slot grid from here, as a
+        # technician installing the node expects; the rain counted so far is kept.
+        st["anchor"] = st["slot"] = now
     st["last"] = now
     tip_um = int(float(_opt(settings, "rain_mm_per_tip", 0.2)) * 1000 + 0.5)
     alarm_mmh = float(_opt(settings, "rain_alarm_mm_h", 15))
