@@ -76,3 +76,30 @@ def test_the_alarm_level_is_the_nodes_configuration(tmp_path):
     sim, uplinks = run(tmp_path, rain_alarm_mm_h=80)
     assert not any("heavy_rain" in u.decoded["faults"] for u in uplinks)
     assert max(u.decoded["rain_peak"] for u in uplinks) >= 15   # it did rain hard
+
+
+TYPICAL = r"""
+import json, kinds
+from payload import envelope
+kind = kinds.load("climate")
+# 21.37 °C, 55.0 %RH, 1008.4 hPa, no rain, 3.01 V; seq and counter take 2 bytes
+body = kind.encode(300, (2137, 110, 10084, 0, 0, 3010), 0)
+frame = envelope.seal(bytes(range(16)), bytes.fromhex("0011223344556677"), 300, body)
+print(json.dumps({"frame": frame.hex(), "body": body.hex()}))
+"""
+
+
+def test_a_typical_climate_uplink_is_30_bytes_and_decodes():
+    import json
+
+    from host_tools import envelope, schemas
+    from simulators.interpreter import run_script
+    r = run_script(TYPICAL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    frame = bytes.fromhex(out["frame"])
+    assert len(frame) == 30
+    _, body = envelope.unseal(bytes(range(16)), bytes.fromhex("0011223344556677"), frame)
+    assert schemas.decode_body(body) == {
+        "schema": 2, "kind": "climate", "seq": 300, "temperature": 21.37, "humidity": 55.0,
+        "pressure": 1008.4, "rain": 0.0, "rain_peak": 0.0, "battery": 3.01, "faults": []}
