@@ -103,3 +103,18 @@ def test_a_typical_climate_uplink_is_30_bytes_and_decodes():
     assert schemas.decode_body(body) == {
         "schema": 2, "kind": "climate", "seq": 300, "temperature": 21.37, "humidity": 55.0,
         "pressure": 1008.4, "rain": 0.0, "rain_peak": 0.0, "battery": 3.01, "faults": []}
+
+
+def test_one_storm_one_alarm_a_later_storm_alarms_again(tmp_path):
+    from simulators.environment.weather import RAIN_BLOCK_S
+    sim = Simulation(kind="climate", hours=5, seed=48, out_dir=tmp_path, interval_s=900)  # dry seed
+    w, t0 = sim.environment, sim.clock.epoch_s
+    # (start, rise s, fall s, peak mm/h): two bursts 30 min apart (one storm), and a
+    # storm 2 h later, after the alarm has re-armed (30 min below 7.5 mm/h)
+    cells = [(t0 + 3600, 300, 900, 40.0), (t0 + 5400, 300, 900, 40.0), (t0 + 4 * 3600, 300, 900, 40.0)]
+    w._cells = lambda block: [c for c in cells if int(c[0] // RAIN_BLOCK_S) == block]
+    w._rate_cache.clear()
+    uplinks = list(sim.run())
+    alarms = [u.t for u in uplinks if "heavy_rain" in u.decoded["faults"]]
+    assert len(alarms) == 2, alarms
+    assert 3600 < alarms[0] < 3600 + 900 and 4 * 3600 < alarms[1] < 4 * 3600 + 900

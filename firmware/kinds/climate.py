@@ -143,8 +143,8 @@ def plan(board, settings):
     k = (now - st["anchor"] + _EARLY_MS) // _WINDOW_MS
     on_grid = now - st["anchor"] + _EARLY_MS - k * _WINDOW_MS <= 2 * _EARLY_MS
     alarm_now = False
+    tips = since_w0
     if on_grid and count is not None:
-        tips = since_w0
         st["w0"] = count
         mmh10 = tips * tip_um * 12 // 100          # 0.1 mm/h
         st["peak"] = max(st["peak"], mmh10)
@@ -194,8 +194,8 @@ def plan(board, settings):
     _save(st)
     _plan = reading
     if not take:
-        log("rain watch: %d tips this window, next check in %d s", since_w0 if not on_grid else 0,
-            (nxt - now) // 1000)
+        log("rain watch: %d tips %s, next wake in %d s", tips,
+            "in the window just closed" if on_grid else "since the window began", (nxt - now) // 1000)
     return take, max(0, nxt - now)
 
 
