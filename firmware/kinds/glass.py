@@ -39,7 +39,7 @@ _PIN_WAKE = const(2)           # machine.wake_reason() of an ESP32 ext0 wake   #
 
 DEFAULTS = {
     "glass_wake_mg": 200,          # INT1 activity threshold
-    "glass_impact_mg": 300,        # an impact peaks above this
+    "glass_impact_mg": 250,        # an impact peaks above this
     "glass_quiet_mg": 80,
     "glass_loud_mg": 250,
     "glass_tilt_deg": 12,          # tilted: being emptied

@@ -10,7 +10,7 @@ SCHEMAS = (
             Channel("fill", 1, "%", accuracy=15),
             # bottles that landed softly (below the impact threshold, ~3 %) are not
             # counted, nor those thrown while the node sends (the FIFO keeps 320 ms)
-            Channel("impacts", 1, "bottles", accuracy=5),
+            Channel("impacts", 1, "bottles", accuracy=6),
             Channel("emptyings", 1, "count", accuracy=0),
             # LIS3DH zero-g offset ±40 mg typical (DocID17530 Table 4): up to ~3.3°,
             # plus 0.5° wire rounding

@@ -11,10 +11,10 @@ day at a time, as far as anyone asks; any instant can be asked for again.
 - Use: deposit sessions of a few bottles (mean ~7, 0.7-3 s apart), Mon-Sat 07-20 local
   (the German "Einwurfzeiten"), Saturday busiest, Sunday almost nobody; `bottles_per_day`
   on a weekday.
-- Each bottle is an impact on the wall: a decaying burst (tau 15-40 ms) of 0.5-2.5 g that
+- Each bottle is an impact on the wall: a decaying burst (tau 25-60 ms) of 0.5-2.5 g that
   weakens as the container fills (glass falls on glass); a few (3 %) land softly
   (below 0.2 g) and cannot be told from noise.
-- Knocks (a kick, a lid) of 0.12-0.25 g now and then, day and night; street rumble
+- Knocks (a kick, a lid) of 0.12-0.22 g now and then, day and night; street rumble
   below 0.05 g.
 - The container holds `capacity` bottles; at 100 % further bottles are left beside it.
 - Emptying: when it is at least `full_at` full, on the next working morning (Mon-Fri
@@ -137,7 +137,7 @@ class Container:
             if t < busy:
                 t = busy + rng.uniform(5, 60)
             if isinstance(s, tuple):
-                self._add(Event("knock", t, t + 0.2, rng.uniform(0.12, 0.25), rng.uniform(0.02, 0.04),
+                self._add(Event("knock", t, t + 0.2, rng.uniform(0.12, 0.22), rng.uniform(0.02, 0.04),
                                 rng.uniform(0, 6.28), (0.9, 0.3, 0.3)))
                 continue
             n = 1 + min(30, int(rng.expovariate(1 / 6.0)))
@@ -158,7 +158,7 @@ class Container:
         else:
             amp = rng.uniform(0.5, 2.5) * (1 - 0.4 * fill)
         ax = (rng.uniform(0.85, 1.0), rng.uniform(-0.4, 0.4), rng.uniform(-0.4, 0.4))
-        self._add(Event("bottle", t, t + 0.3, amp, rng.uniform(0.015, 0.04), rng.uniform(0, 6.28), ax))
+        self._add(Event("bottle", t, t + 0.3, amp, rng.uniform(0.025, 0.06), rng.uniform(0, 6.28), ax))
         self.bottles.append(t)
         self._set_fill(t, self._n + 1)
         if self._n >= self.full_at * self.capacity and self._pending_empty is None:
