@@ -3,10 +3,11 @@
     counter = PCF8583(I2C(0, scl=Pin(5), sda=Pin(4)))
     tips, restarted = counter.count()    # 0..999999, wraps; restarted after a power loss
 
-Follows the PCF8583 datasheet (NXP, Rev. 06): table 4 control/status register 00h
-(bit 7 stop counting, bits 5..4 function mode, 10 = event counter), the event-counter
-registers 01h..03h (6 BCD digits, D1 D0 first), the free RAM at 10h..FFh, slave
-address 1010 00A0 (0x50/0x51), §8 I2C with an auto-incrementing word address.
+Follows the PCF8583 datasheet (NXP, Rev. 06, 6 October 2010): the control/status
+register 00h (bit 7 stop counting, bits 5..4 function mode, 10 = event counter), §7.4
+counter registers (event-counter mode: 6 BCD digits in 01h..03h, D0 least significant),
+the free RAM at 10h..FFh, slave address A0h/A2h (7-bit 0x50/0x51), I2C with an
+auto-incrementing word address (§1).
 After a power loss the control register reads 00h (clock mode): the driver then sets
 event-counter mode and clears the counter, and says so (`restarted`).
 Each read also writes a changing byte to RAM 10h and reads it back, so a bus or chip
@@ -31,7 +32,6 @@ class PCF8583:
         self.i2c = i2c
         self.address = address
         self._buf = bytearray(4)
-        self._again = bytearray(4)
         self._one = bytearray(1)
 
     def _read(self, reg, buf):
@@ -61,10 +61,8 @@ class PCF8583:
             self.start()
             self._check_ram()
             return 0, True
-        # Read twice: a tip between two register bytes would mix two counts.
-        self._read(_REG_CONTROL, self._again)
-        if self._again != b:
-            self._read(_REG_CONTROL, b)
+        # One read: the chip strobes all counters into capture latches at the start of a
+        # read (§7), so a tip during the transfer cannot mix two counts.
         n = 0
         for i in (3, 2, 1):
             hi, lo = b[i] >> 4, b[i] & 0x0F

@@ -1,13 +1,13 @@
 """NXP PCF8583 clock/calendar with event counter and 240 bytes of RAM, on I2C, here
 in event-counter mode counting the tips of the rain gauge while the node sleeps.
 
-Follows the PCF8583 datasheet (NXP, Rev. 06, 2010): §7 functional description,
-table 4 (control/status register 00h: bit 7 stop counting, bit 6 hold last count,
+Follows the PCF8583 datasheet (NXP, Rev. 06, 6 October 2010): §1 (auto-incrementing
+word address, A0 pin), the control/status register 00h ( bit 7 stop counting, bit 6 hold last count,
 bits 5..4 function mode 00 32.768 kHz clock / 01 50 Hz / 10 event counter / 11 test,
 bit 3 mask, bit 2 alarm enable, bits 1..0 alarm and timer flags), the event-counter
-register layout (01h D1 D0, 02h D3 D2, 03h D5 D4: a 6-digit BCD counter, 0..999 999,
-counting the edges at OSCI), the RAM at 10h..FFh, the slave address 1010 00A0 (7-bit
-0x50 or 0x51) and §8 I2C: a write sets the word address then writes data, a read
+register layout of §7.4 (01h D1 D0, 02h D3 D2, 03h D5 D4: a 6-digit BCD counter,
+0..999 999, counting the pulses at OSCI), the RAM at 10h..FFh, the slave address
+A0h/A2h (7-bit 0x50 or 0x51): a write sets the word address then writes data, a read
 starts at the word address, and the address increments after every byte.
 
 After power-on the registers are cleared: control 00h (clock mode), counter 0. The
