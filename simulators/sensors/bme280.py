@@ -15,7 +15,7 @@ shared/reference/sensors.md §1.3 and Bosch's reference driver
 - forced mode (§3.3.3): one measurement, then back to sleep; status bit 3 set while it
   runs; its duration (appendix B, §9.1) is 1 + 2·osrs_t + (2·osrs_p + 0.5)
   + (2·osrs_h + 0.5) ms typical, 1.25 + 2.3·... ms max; the model takes the typical
-  time. Reads meanwhile return the previous result (shadowing, §3.9);
+  time. Reads meanwhile return the previous result (the data registers are shadowed);
 - a skipped measurement reads 0x80000 (P, T) or 0x8000 (H), as after reset;
 - output: raw ADC values chosen by inverting Bosch's integer compensation (the same
   code as the driver's, reproduced here), so that the driver's compensation gives back
