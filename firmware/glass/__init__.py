@@ -31,13 +31,14 @@ _QUIET_SAMPLES = const(15)     # 150 ms at 100 Hz ends an event
 _IMPACT_MAX_SAMPLES = const(50)   # an impact is over within 0.5 s
 _EMPTY_MIN_S = const(3)
 _MAX_CAL = const(8)
+_CALM_BATCHES = const(12)      # 3 s of FIFO reads
 
 
 class State:
     """What the node remembers about its container between wakes (on the flash)."""
 
     KEYS = ("slot", "up_imp", "up_emp", "since", "cap", "cal", "emp_on", "emp_loud",
-            "energy", "tilt")
+            "emp_tilt", "emp_calm", "energy", "tilt")
 
     def __init__(self, d):
         self.slot = d.get("slot")          # RTC seconds of the next reading, None: now
@@ -48,6 +49,8 @@ class State:
         self.cal = d.get("cal", 0)         # emptyings the calibration has seen
         self.emp_on = d.get("emp_on", 0)   # an emptying is under way (counted)
         self.emp_loud = d.get("emp_loud", 0)   # loud samples while tilted, this emptying
+        self.emp_tilt = d.get("emp_tilt", 0)   # the container is tilted (with hysteresis)
+        self.emp_calm = d.get("emp_calm", 0)   # batches standing since it was tilted
         self.energy = d.get("energy", 0)   # 0 ok, 1 low, 2 critical
         self.tilt = d.get("tilt")          # last tilt, degrees
 
@@ -140,11 +143,21 @@ class Detector:
             sz += buf[3 * i + 2]
         mx, my, mz = sx // n, sy // n, sz // n
         self.tilt = self._tilt_of(mx, my, mz)
-        tilted = self.tilt >= self.tilt_deg
+        st = self.st
+        # Tilted from tilt_deg on; standing again only after _CALM_BATCHES batches
+        # below two thirds of it (the rattle of a pour shakes a batch's mean).
+        if self.tilt >= self.tilt_deg:
+            st.emp_tilt = 1
+            st.emp_calm = 0
+        elif st.emp_tilt and self.tilt < self.tilt_deg * 2 / 3:
+            st.emp_calm += 1
+            if st.emp_calm >= _CALM_BATCHES:
+                st.emp_tilt = 0
+                st.emp_calm = 0
+        tilted = st.emp_tilt
         if self.g is None:
             self.g = [mx, my, mz]
         g = self.g
-        st = self.st
         active = 0
         loud = 0
         impact_mg, quiet_mg = self.impact_mg, self.quiet_mg
