@@ -51,7 +51,7 @@ def cmd_simulate(args) -> int:
         print(f"{h:>5}:{m:02d} {up.counter:>5}  {_fmt(d.get('temperature'), 2):>7} "
               f"{_fmt(t.get('temperature'), 2):>7}  {_fmt(d.get('humidity'), 1):>6} "
               f"{_fmt(t.get('humidity'), 1):>6}  {_fmt(d.get('battery'), 2):>5}  "
-              f"{','.join(d.get('faults', [])) or d.get('error', '')}", flush=True)
+              f"{','.join(d.get('faults', []) + d.get('flags', [])) or d.get('error', '')}", flush=True)
     s = sim.stats
     print(f"{s.uplinks} uplinks decoded from {s.wakes} wakes in {sim.hours:g} simulated hours "
           f"({s.wall_s:.1f} s wall); {len(s.decode_errors)} decode errors", file=notice)

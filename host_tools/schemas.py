@@ -46,6 +46,9 @@ class Schema:
     version: int
     channels: tuple[Channel, ...]
     faults: tuple[str, ...]   # status bit i set: part faults[i] failed
+    # Status bits after the parts' bits that mark the reading rather than a failure
+    # (bit len(faults) + j: flags[j], e.g. "heavy_rain"); decoded under "flags".
+    flags: tuple[str, ...] = ()
     # "" (the default): one CBOR integer or null per channel. Otherwise the channels are
     # packed into ONE CBOR byte string: big-endian fixed-width integers, one struct code
     # per channel ("h" int16, "H" uint16, "b"/"B" 8-bit, "i"/"I" 32-bit), with the
@@ -104,9 +107,9 @@ def decode_items(items) -> dict:
         raise SchemaError(
             f"schema {schema_id} ({schema.kind}) has {len(schema.channels)} channels, "
             f"body has {len(values)}")
-    if not _is_int(status) or status < 0 or status >> len(schema.faults):
+    if not _is_int(status) or status < 0 or status >> (len(schema.faults) + len(schema.flags)):
         raise SchemaError(
-            f"status {status!r} is not a bitfield of the {len(schema.faults)} "
+            f"status {status!r} is not a bitfield of the {len(schema.faults) + len(schema.flags)} "
             f"parts of schema {schema_id}")
     reading: dict = {"schema": schema_id, "kind": schema.kind, "seq": seq}
     for channel, raw in zip(schema.channels, values):
@@ -118,6 +121,9 @@ def decode_items(items) -> dict:
         else:
             raise SchemaError(f"channel {channel.name} must be an integer or null, got {raw!r}")
     reading["faults"] = [part for bit, part in enumerate(schema.faults) if status >> bit & 1]
+    if schema.flags:
+        reading["flags"] = [flag for bit, flag in enumerate(schema.flags, len(schema.faults))
+                            if status >> bit & 1]
     return reading
 
 
@@ -170,10 +176,11 @@ def encode_items(kind: str, values: dict, faults=(), seq: int = 0, schema_id: in
     if unknown:
         raise SchemaError(f"{kind} has no channel(s) {', '.join(sorted(unknown))}")
     status = 0
+    bits = schema.faults + schema.flags
     for part in faults:
-        if part not in schema.faults:
-            raise SchemaError(f"{kind} has no part {part!r} (parts: {', '.join(schema.faults)})")
-        status |= 1 << schema.faults.index(part)
+        if part not in bits:
+            raise SchemaError(f"{kind} has no part or flag {part!r} (parts: {', '.join(bits)})")
+        status |= 1 << bits.index(part)
     raw = []
     for channel in schema.channels:
         v = values.get(channel.name)

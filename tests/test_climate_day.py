@@ -21,7 +21,7 @@ def keys_of(out):
 
 def test_a_day_without_heavy_rain_at_the_default_interval_is_96_decoded_uplinks(climate_day):
     uplinks, _, _ = climate_day
-    assert all("heavy_rain" not in u["decoded"]["faults"] for u in uplinks)
+    assert all("heavy_rain" not in u["decoded"]["flags"] for u in uplinks)
     assert sum(u["decoded"]["rain"] for u in uplinks) >= 2, "the day has showers"
     assert len(uplinks) == 96
     assert all("error" not in u["decoded"] for u in uplinks)

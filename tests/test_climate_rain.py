@@ -41,7 +41,7 @@ def test_a_heavy_cell_sends_an_alarm_within_five_minutes_not_at_the_slot(heavy):
     assert not sim.stats.decode_errors
     t_heavy = first_heavy_window_end(sim, HOURS)
     assert t_heavy is not None and 3600 < t_heavy < (HOURS - 0.5) * 3600
-    alarms = [u for u in uplinks if "heavy_rain" in u.decoded["faults"]]
+    alarms = [u for u in uplinks if "heavy_rain" in u.decoded["flags"]]
     assert len(alarms) == 1, "one cell, one alarm (hysteresis)"
     alarm = alarms[0]
     # The node's windows end on its 5-minute grid and it needs 7 tips (16.8 mm/h) in one:
@@ -74,7 +74,7 @@ def test_rain_watch_wakes_between_slots_without_uplinks(heavy):
 
 def test_the_alarm_level_is_the_nodes_configuration(tmp_path):
     sim, uplinks = run(tmp_path, rain_alarm_mm_h=80)
-    assert not any("heavy_rain" in u.decoded["faults"] for u in uplinks)
+    assert not any("heavy_rain" in u.decoded["flags"] for u in uplinks)
     assert max(u.decoded["rain_peak"] for u in uplinks) >= 15   # it did rain hard
 
 
@@ -102,7 +102,8 @@ def test_a_typical_climate_uplink_is_30_bytes_and_decodes():
     _, body = envelope.unseal(bytes(range(16)), bytes.fromhex("0011223344556677"), frame)
     assert schemas.decode_body(body) == {
         "schema": 2, "kind": "climate", "seq": 300, "temperature": 21.37, "humidity": 55.0,
-        "pressure": 1008.4, "rain": 0.0, "rain_peak": 0.0, "battery": 3.01, "faults": []}
+        "pressure": 1008.4, "rain": 0.0, "rain_peak": 0.0, "battery": 3.01, "faults": [],
+        "flags": []}
 
 
 def test_one_storm_one_alarm_a_later_storm_alarms_again(tmp_path):
@@ -115,6 +116,6 @@ def test_one_storm_one_alarm_a_later_storm_alarms_again(tmp_path):
     w._cells = lambda block: [c for c in cells if int(c[0] // RAIN_BLOCK_S) == block]
     w._rate_cache.clear()
     uplinks = list(sim.run())
-    alarms = [u.t for u in uplinks if "heavy_rain" in u.decoded["faults"]]
+    alarms = [u.t for u in uplinks if "heavy_rain" in u.decoded["flags"]]
     assert len(alarms) == 2, alarms
     assert 3600 < alarms[0] < 3600 + 900 and 4 * 3600 < alarms[1] < 4 * 3600 + 900

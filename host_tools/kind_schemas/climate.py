@@ -31,7 +31,7 @@ SCHEMAS = (
             Channel("rain_peak", 10, "mm/h", accuracy=6.0),
             Channel("battery", 1000, "V", accuracy=0.01),
         ),
-        # bit 5 is not a part: it marks an alarm reading (heavy rain)
-        faults=("sht4x", "battery", "bme280", "pcf8583", "rain_gauge", "heavy_rain"),
+        faults=("sht4x", "battery", "bme280", "pcf8583", "rain_gauge"),
+        flags=("heavy_rain",),   # bit 5: an alarm reading, not a failure
     ),
 )
