@@ -39,6 +39,9 @@ def test_small_container_five_days_every_emptying_seen_fill_within_15_points(tmp
     sim, uplinks = run(tmp_path, monkeypatch, days=5, seed=1, interval_s=3 * 3600,
                        capacity=(250, 320), bottles_per_day=170)
     assert check(sim, uplinks, min_emptyings=3) <= 15
+    # one wake per session of bottles, not per bottle
+    bottles = sim.rig.environment.bottles_between(0, uplinks[-1].t)
+    assert sim.stats.wakes - len(uplinks) < bottles / 4
 
 
 @pytest.mark.slow

@@ -84,6 +84,7 @@ class LIS3DH:
         self._next = 0              # index of the next sample the FIFO delivers
         self._int_cleared_us = 0    # a latched interrupt covers events after this
         self._last_data: bytes | None = None
+        self._cur = bytes(6)        # the FIFO level being read out
         self.measurements: list[Measurement] = []
         self.samples_made = 0
 
@@ -235,11 +236,8 @@ class LIS3DH:
         while len(out) < n:
             if OUT_X_L <= reg <= OUT_Z_H:
                 if reg == OUT_X_L:
-                    sample = self._pop()
-                    self._cur = sample
-                    data_read = True
-                elif not hasattr(self, "_cur"):
                     self._cur = self._pop()
+                    data_read = True
                 out.append(self._cur[reg - OUT_X_L])
             else:
                 out.append(self._read_reg(reg))
@@ -257,7 +255,6 @@ class LIS3DH:
             if self.fault == "stuck" and self._last_data is not None and len(self._last_data) == n:
                 data = self._last_data
             elif self.fault == "range":
-                bits, _ = self._mode()
                 data = bytes(0xF0 if (k % 2 == 0) else 0x7F for k in range(n))
             if self.fault != "stuck":
                 self._last_data = data
