@@ -34,8 +34,8 @@ _POLL_MS = const(250)          # the FIFO holds 320 ms at 100 Hz
 _DUE_S = const(2)              # a slot this close counts as due
 _MAX_INTERVAL_S = const(86400)
 _HYSTERESIS_MV = const(150)
-_MAX_SESSION_MS = const(600000)
-_PIN_WAKE = const(2)           # machine.wake_reason() of an ESP32 ext0 wake   # a container that never goes quiet (knocked over)
+_MAX_SESSION_MS = const(600000)   # a container that never goes quiet (knocked over)
+_PIN_WAKE = const(2)           # machine.wake_reason() of an ESP32 ext0 wake
 
 DEFAULTS = {
     "glass_wake_mg": 200,          # INT1 activity threshold
@@ -162,7 +162,8 @@ def plan(board, settings):
         slot = now                          # the clock was set back: read now
     if board.part("lis3dh"):
         try:
-            _session(board, st, cfg, slot, machine.wake_reason() == _PIN_WAKE)
+            event = machine.wake_reason() == getattr(machine, "PIN_WAKE", _PIN_WAKE)
+            _session(board, st, cfg, slot, event)
         except SensorError as e:
             _run["fault"] = e
             log("fault %s", e)
