@@ -7,12 +7,12 @@ from simulators.kinds import glass as glass_rig
 from simulators.scenario import Simulation
 
 
-def test_a_dark_spell_stretches_the_interval_without_browning_out(tmp_path, monkeypatch):
-    # Snow on the cell: 2 % of the sun from the start; the store starts at 3.45 V.
+def test_a_dark_week_stretches_the_interval_without_browning_out(tmp_path, monkeypatch):
+    # Snow on the cell: 2 % of the sun for a week; the store starts at 3.45 V.
     monkeypatch.setattr(glass_rig.Rig, "HARVESTER", {"v_start": 3.45, "dark": (0, 1e9),
                                                      "dark_factor": 0.02})
     monkeypatch.setattr(glass_rig.Rig, "CONTAINER", {"bottles_per_day": 60})
-    sim = Simulation(kind="glass", hours=60, seed=5, out_dir=tmp_path)
+    sim = Simulation(kind="glass", hours=7 * 24, seed=5, out_dir=tmp_path)
     uplinks = list(sim.run())
     assert not sim.stats.decode_errors
     states = [u.decoded["energy"] for u in uplinks]

@@ -103,6 +103,10 @@ class LIS3DH:
         self._read_u8(_INT1_SRC)                     # clear anything latched so far
         return True
 
+    def power_down(self):
+        """ODR 0: the part stops sampling and draws 0.5 µA (CTRL_REG1, §8.8)."""
+        self._write(_CTRL_REG1, 0x07)
+
     def clear_interrupt(self):
         """Read INT1_SRC (clears the latch); True when the interrupt was active."""
         return bool(self._read_u8(_INT1_SRC) & 0x40)

@@ -8,7 +8,8 @@ The node wakes on the LIS3DH's INT1 (activity) at the first bottle of a session,
 awake in light sleep reading the FIFO every 250 ms until the container has been quiet
 for `glass_quiet_s`, and deep-sleeps until the next reading slot or the next session.
 A reading goes out every `interval_s`, stretched x4 when the store is low and x12 (at
-most 24 h, and no waking on impacts) when it is critical.
+most 24 h; no waking on impacts, the LIS3DH powered down between readings) when it is
+critical.
 
 Body, schema 5 (docs/kinds/glass.md): CBOR array [5, seq, status, fill %, impacts,
 emptyings, tilt °, storage 10 mV, energy state]; status bit 0 lis3dh, bit 1 storage.
@@ -129,6 +130,8 @@ def _session(board, st, cfg, slot, event):
             break
         machine.lightsleep(_POLL_MS)
     acc.clear_interrupt()
+    if st.energy == 2:
+        acc.power_down()                       # critical: no impact wakes, save its 11 µA
     for pour in det.ended:
         log("emptying ended: pour %d s, capacity %s bottles after %d emptyings", pour, st.cap, st.cal)
     if polls > 1:

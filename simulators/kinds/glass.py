@@ -29,6 +29,7 @@ class Rig:
             sim.node.attach_i2c_part("lis3dh", self.lis3dh)
             self.parts["lis3dh"] = self.lis3dh
             self.int1_pin = spec["lis3dh"].get("int1_pin")
+            self.store.sensor_a = self.lis3dh.supply_a
         if "storage" in spec:
             s = spec["storage"]
             adc = StorageADC(sim.clock, self.store, s["divider"], s.get("vref", 3.3), seed=sim.seed)

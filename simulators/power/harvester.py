@@ -14,8 +14,9 @@ and the ADC that reads the storage voltage through a divider.
   self-discharge `leak_ua`. Energy ½CV².
 - Load, at the regulated 3.3 V through a buck-boost of 85 %, from datasheet-level
   currents: deep sleep 10 µA (ESP32 RTC timer + RTC memory, ESP32 datasheet §3.7
-  Table 8), LIS3DH 11 µA (normal mode at 50 Hz; 100 Hz ≈ 20 µA, DocID17530 Table 12),
-  RAK3172 sleep 2 µA; a wake's first second at 30 mA (ESP32 modem-sleep CPU), the rest
+  Table 8), RAK3172 sleep 2 µA, and what the accelerometer draws at the ODR the firmware
+  set (`sensor_a`, from the rig: LIS3DH 11 µA at 100 Hz, 0.5 µA powered down); a
+  wake's first second at 30 mA (ESP32 modem-sleep CPU), the rest
   at 20 mA when it sends (waiting on the modem) or 0.8 mA when it only light-sleeps
   between FIFO reads (ESP32 light sleep); the radio's 45 mA during the airtime
   (STM32WLE5 at 14 dBm).
@@ -33,7 +34,7 @@ DAY = 86400.0
 V_SYS = 3.3
 EFF_LOAD = 0.85
 EFF_CHARGE = 0.70
-SLEEP_A = 10e-6 + 20e-6 + 2e-6      # ESP32 deep sleep + LIS3DH at 100 Hz + RAK3172 sleep
+SLEEP_A = 10e-6 + 2e-6              # ESP32 deep sleep + RAK3172 sleep (+ the sensors' own)
 ACTIVE_A = 0.030
 MODEM_WAIT_A = 0.020
 LIGHT_A = 0.0008
@@ -47,7 +48,7 @@ class SolarStore:
     def __init__(self, seed: int = 0, epoch_s: float = 0.0, farad: float = 10.0, v_max: float = 5.0,
                  v_min: float = 1.8, v_start: float = 4.2, panel_mw: float = 40.0,
                  dark: tuple[float, float] | None = None, dark_factor: float = 0.03,
-                 leak_ua: float = 5.0):
+                 leak_ua: float = 5.0, sensor_a=lambda: 0.0):
         self.seed = seed
         self.epoch_s = epoch_s
         self.c = farad
@@ -57,6 +58,7 @@ class SolarStore:
         self.dark = dark
         self.dark_factor = dark_factor
         self.leak_a = leak_ua * 1e-6
+        self.sensor_a = sensor_a        # what the always-on sensors draw now (A)
         self.energy = 0.5 * farad * v_start ** 2
         self.t = 0.0
         self.min_v = v_start
@@ -109,7 +111,8 @@ class SolarStore:
             gain = self.sun_w(mid) * EFF_CHARGE * dt
             self.harvested_j += gain
             self.energy = min(self.energy + gain, 0.5 * self.c * self.v_max ** 2)
-            self._draw((SLEEP_A * V_SYS / EFF_LOAD + self.leak_a * self._v()) * dt, mid)
+            sleep_a = SLEEP_A + self.sensor_a()
+            self._draw((sleep_a * V_SYS / EFF_LOAD + self.leak_a * self._v()) * dt, mid)
             self.t += dt
 
     def charge_wake(self, start_us: int, end_us: int, sent: bool, airtime_us: float = 0.0) -> None:

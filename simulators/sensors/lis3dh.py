@@ -47,6 +47,9 @@ READ_ONLY = {0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, WHO_AM_I, STATUS_REG,
 VALID = set(range(0x07, 0x0E)) | {WHO_AM_I} | set(range(0x1E, 0x40))
 ODR_HZ = {1: 1, 2: 10, 3: 25, 4: 50, 5: 100, 6: 200, 7: 400, 8: 1600, 9: 1344}
 THS_MG = (16, 32, 62, 186)
+# supply current in normal mode by ODR code, A (DocID17530 Table 12); power-down 0.5 µA
+CURRENT_A = {0: 0.5e-6, 1: 2e-6, 2: 3e-6, 3: 4e-6, 4: 6e-6, 5: 11e-6, 6: 20e-6, 7: 38e-6,
+             8: 38e-6, 9: 185e-6}
 FIFO_LEVELS = 32
 OFFSET_G = 0.030
 
@@ -105,6 +108,10 @@ class LIS3DH:
         if self.regs[CTRL_REG4] & 0x08:
             return 12, (0.001, 0.002, 0.004, 0.012)[fs]
         return 10, (0.004, 0.008, 0.016, 0.048)[fs]
+
+    def supply_a(self) -> float:
+        """What the part draws now at its configured ODR (A)."""
+        return CURRENT_A.get(self.regs[CTRL_REG1] >> 4, 11e-6)
 
     def int1_setup(self) -> tuple[float, float] | None:
         """(threshold g, minimum duration s) of the INT1 activity interrupt as the
