@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup sim test clean
+.PHONY: setup sim test test-slow clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,10 @@ sim: setup
 
 test: setup
 	$(BIN)/pytest -q
+
+# The long runs (a simulated month of a glass node): not part of `make test`.
+test-slow: setup
+	$(BIN)/pytest -q -s -m slow
 
 clean:
 	rm -rf $(VENV) sim-out build
