@@ -243,14 +243,7 @@ def measure(board, settings):
     faults |= f
     p, f = _bme280(board)
     faults |= f
-    try:
-        battery = board.battery_mv()
-    except SensorError as e:
-        log("fault %s", e)
-        battery = None
-    except OSError as e:
-        log("fault battery: ADC error %s", e)
-        battery = None
+    battery = board.battery_reading()
     if battery is None:
         faults |= FAULT_BATTERY
     return (t, rh, p, rain, peak, battery), faults

@@ -85,14 +85,7 @@ def measure(board, settings):
                 faults |= 1 << i
         values.append(vwc)
         values.append(t)
-    try:
-        battery = board.battery_mv()
-    except SensorError as e:
-        log("fault %s", e)
-        battery = None
-    except OSError as e:
-        log("fault battery: ADC error %s", e)
-        battery = None
+    battery = board.battery_reading()
     if battery is None:
         faults |= FAULT_BATTERY
     values.append(battery)

@@ -98,14 +98,7 @@ def measure(board, settings):
             faults |= FAULT_SONDE
     else:
         faults |= FAULT_SONDE
-    try:
-        battery = board.battery_mv()
-    except SensorError as e:
-        log("fault %s", e)
-        battery = None
-    except OSError as e:
-        log("fault battery: ADC error %s", e)
-        battery = None
+    battery = board.battery_reading()
     if battery is None:
         faults |= FAULT_BATTERY
     wire.append(battery)

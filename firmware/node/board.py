@@ -10,6 +10,7 @@ import json
 import machine
 
 from drivers import SensorError
+from node.log import log
 
 BOARD_FILE = "board.json"
 
@@ -67,3 +68,13 @@ class Board:
         if not spec.get("min_mv", 1000) <= mv <= spec.get("max_mv", 4500):
             raise SensorError("battery", "%d mV is not a battery voltage" % mv)
         return mv
+
+    def battery_reading(self):
+        """battery_mv(), or None when the ADC or its divider failed (logged as a fault)."""
+        try:
+            return self.battery_mv()
+        except SensorError as e:
+            log("fault %s", e)
+        except OSError as e:
+            log("fault battery: ADC error %s", e)
+        return None
