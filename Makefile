@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup sim test test-slow clean
+.PHONY: setup sim test test-slow fuzz clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,10 @@ test: setup
 # The long runs (a simulated month of a glass node): not part of `make test`.
 test-slow: setup
 	$(BIN)/pytest -q -s -m slow
+
+# Every fuzz target with at least 100,000 inputs (a quick version runs in `make test`).
+fuzz: setup
+	FUZZ_EXAMPLES=100000 $(BIN)/pytest -q -p no:randomly tests/fuzz
 
 clean:
 	rm -rf $(VENV) sim-out build
