@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from host_tools import boards, envelope, firmware_build, inventory, schemas
+from host_tools import boards, config_image, envelope, firmware_build, inventory, schemas
 from host_tools.keys import new_key
 from simulators import kinds as sim_kinds
 from simulators.clock import Clock
@@ -146,7 +146,7 @@ class Simulation:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         files = firmware_build.build()
         files["board.json"] = boards.path_of(self.board_name).read_bytes()
-        files["config.json"] = json.dumps(self.config()).encode()
+        files.update(config_image.files(self.config()))
         files["keys.json"] = json.dumps({"app_key": self.app_key.hex(),
                                          "payload_key": self.payload_key.hex()}).encode()
         self.node.install(files)

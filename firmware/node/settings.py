@@ -1,4 +1,5 @@
-"""The node's configuration (/config.json) and keys (/keys.json) on its flash.
+"""The node's configuration (two copies with a CRC, node/config_store.py) and keys
+(/keys.json) on its flash.
 
     cfg = Settings.load()
     cfg.interval_ms, cfg.dev_eui, cfg.payload_key
@@ -8,7 +9,9 @@ Keys are read for use and never printed; an error message never contains one.
 import json
 from binascii import unhexlify
 
-CONFIG_FILE = "config.json"
+from node import config_store
+
+CONFIG_FILE = "config"
 KEYS_FILE = "keys.json"
 _DEFAULTS = {"interval_s": 900, "port": 2, "dr": 3, "adr": True, "queue_max": 48}
 
@@ -62,4 +65,7 @@ class Settings:
 
     @classmethod
     def load(cls):
-        return cls(_read_json(CONFIG_FILE), _read_json(KEYS_FILE))
+        config = config_store.load()
+        if config is None:
+            raise SettingsError("no whole copy of the configuration: the node is not provisioned")
+        return cls(config, _read_json(KEYS_FILE))
