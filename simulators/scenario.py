@@ -182,6 +182,8 @@ class Simulation:
             cut_at = start + cut[1] if cut and cut[0] == "at" else None
             wake = self.node.wake(cut_at_us=cut_at,
                                   cut_at_flash_op=cut[1] if cut and cut[0] == "flash_op" else None)
+            if hasattr(self.rig, "after_wake"):
+                self.rig.after_wake(wake)   # e.g. the energy a wake drew from the store
             self.stats.wakes += 1
             self.stats.ended[wake.ended] = self.stats.ended.get(wake.ended, 0) + 1
             for seq in wake.readings:

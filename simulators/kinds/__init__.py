@@ -8,6 +8,10 @@ One module per kind (`climate.py`, ...), each with a `Rig` class:
     rig.truth(wake)           # the true values behind that wake's reading,
                               # under the names and units the decoder uses
     Rig.DEFAULT_BOARD         # the board file a node of this kind runs on by default
+
+Optional: `DEFAULT_INTERVAL_S`, `config()` (extra /config keys),
+`next_pin_wake(pins, from_us, to_us)` (an armed wake pin's next edge during deep
+sleep), `after_wake(wake)` (account what a wake did, e.g. the energy it drew).
 """
 from __future__ import annotations
 

@@ -39,20 +39,17 @@ class Rig:
         self._last_reading_s = 0.0
         self._energy = 0
         self._sent_seen = 0
-        # Each wake draws on the store: account it when the wake ends.
-        wake = sim.node.wake
+        self._network = sim.network
 
-        def accounted(*a, **kw):
-            result = wake(*a, **kw)
-            ups = sim.network.uplinks
-            airtime = sum(u.airtime_us for u in ups[self._sent_seen:])
-            self._sent_seen = len(ups)
-            self.store.charge_wake(result.start_us, result.end_us, bool(result.readings), airtime)
-            reads = result.measurements.get("storage")
-            if reads and self.parts["storage"].fault is None:
-                self._energy_state(reads[0][1])     # as the node judges it at each wake
-            return result
-        sim.node.wake = accounted
+    def after_wake(self, result) -> None:
+        """Each wake draws on the store: account it when the wake ends."""
+        ups = self._network.uplinks
+        airtime = sum(u.airtime_us for u in ups[self._sent_seen:])
+        self._sent_seen = len(ups)
+        self.store.charge_wake(result.start_us, result.end_us, bool(result.readings), airtime)
+        reads = result.measurements.get("storage")
+        if reads and self.parts["storage"].fault is None:
+            self._energy_state(reads[0][1])     # as the node judges it at each wake
 
     def config(self) -> dict:
         return dict(self.CONFIG)
