@@ -91,7 +91,8 @@ class RunStats:
 class Simulation:
     def __init__(self, kind: str = "climate", board: str | None = None, hours: float = 24,
                  seed: int = 0, out_dir: Path = Path("sim-out"), interval_s: int | None = None,
-                 name: str = "node-1", faults: list[FaultWindow] | None = None):
+                 name: str = "node-1", faults: list[FaultWindow] | None = None,
+                 config: dict | None = None):
         rig_class = sim_kinds.rig_class(kind)
         board = board or rig_class.DEFAULT_BOARD
         self.kind = kind
@@ -102,6 +103,7 @@ class Simulation:
         self.hours = hours
         self.seed = seed
         self.interval_s = interval_s or getattr(rig_class, "DEFAULT_INTERVAL_S", 900)
+        self.config_overrides = dict(config or {})
         self.name = name
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -134,6 +136,7 @@ class Simulation:
         cfg = {"kind": self.kind, "interval_s": self.interval_s, "dev_eui": self.dev_eui.hex(),
                "join_eui": self.join_eui.hex(), "port": 2, "dr": 3, "adr": True}
         cfg.update(getattr(self.rig, "config", dict)())
+        cfg.update(self.config_overrides)
         return cfg
 
     def provision(self) -> None:
