@@ -1,0 +1,88 @@
+"""What the fuzz targets found, one input each, kept as plain tests: they fail until the code is
+fixed (the fuzz targets count these inputs as "known" meanwhile, so that they keep looking for
+new ones). Each test names the fix it expects in its docstring."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import cbor2
+import pytest
+
+from fuzzkit import MicroPythonWorker
+from host_tools import schemas
+from host_tools.schemas import SchemaError
+from test_fuzz_at_modem import HARNESS as AT_HARNESS, encode
+
+
+@pytest.fixture(scope="module")
+def strict_at(tmp_path_factory):
+    # The AT/RAK3172 harness with every "known" answer turned back into a BUG.
+    w = MicroPythonWorker(AT_HARNESS.replace('return "known ', 'return "BUG '),
+                          tmp_path_factory.mktemp("fuzz-findings-at"))
+    yield w
+    w.close()
+
+
+SEND, DATA_RATE, SCAN = 3, 4, 7
+
+
+@pytest.mark.parametrize("dr", [b"9", b"x", b""])
+def test_rak3172_garbled_data_rate_is_a_modem_error(strict_at, dr):
+    """send()/data_rate() with `AT+DR=9` (IndexError from max_payload) or `AT+DR=x` (ValueError
+    from int()): every failure of the modem is a ModemError (rak3172.py docstring).
+    Fix, firmware/modems/rak3172.py data_rate(): `v = self._get("AT+DR")`;
+    `if not v.isdigit() or int(v) >= len(_MAX_PAYLOAD): raise ModemError(REFUSED, "AT+DR=" + v)`."""
+    for op in (SEND, DATA_RATE):
+        [r] = strict_at.run([encode(op, 0, [b"", b"AT+DR=" + dr + b"\r\nOK\r\n"])])
+        assert not r.startswith("BUG"), r
+
+
+def test_rak3172_negative_duty_cycle_wait_is_not_passed_on(strict_at):
+    """`Restricted_Wait_-5_ms` gives ModemError(RESTRICTED, wait_ms=-5), which delivery.py hands
+    to machine.lightsleep(-45). Fix, rak3172.py _wait_ms(): take the digits only:
+    `s = line[len(_RESTRICTED):].split("_")[0]; return int(s) if s.isdigit() else 0`."""
+    [r] = strict_at.run([encode(SEND, 0, [b"", b"AT+DR=0\r\nOK\r\n", b"OK\r\n",
+                                          b"Restricted_Wait_-5_ms\r\nAT_BUSY_ERROR\r\n"])])
+    assert not r.startswith("BUG"), r
+
+
+@pytest.mark.parametrize("port", [b"-1", b"999"])
+def test_rak3172_downlink_port_outside_0_255_is_a_bad_event(strict_at, port):
+    """`+EVT:RX_1:-70:7:UNICAST:-1:0A0B` is taken as a downlink on port -1 (int() accepts a
+    sign, spaces, any size). Fix, rak3172.py _downlink(): `if not parts[5].isdigit() or
+    int(parts[5]) > 255: raise ValueError(line)` (counted in bad_events)."""
+    [r] = strict_at.run([encode(SCAN, 0, [b"+EVT:RX_1:-70:7:UNICAST:" + port + b":0A0B\r\n"])])
+    assert not r.startswith("BUG"), r
+
+
+def test_decode_body_channel_beyond_a_double_is_a_schema_error():
+    """An authentic body whose channel is a CBOR bignum (tag 2) of 2**1030 raises OverflowError
+    out of decode_items (`raw / channel.divisor`), which `nodectl decode` does not catch (it
+    catches ValueError): a traceback instead of "cannot decode". Fix, host_tools/schemas.py
+    decode_items(): a channel must fit the wire's 64 bits, `if not -2**64 <= raw < 2**64:
+    raise SchemaError(f"channel {channel.name} value {raw} is beyond 64 bits")` (the firmware
+    never sends tags; rejecting CBOR tags in decode_body would do as well)."""
+    body = cbor2.dumps([1, 0, 0, 2 ** 1030, 0, 0])
+    with pytest.raises(SchemaError):
+        schemas.decode_body(body)
+
+
+def test_ledger_a_seq_far_ahead_does_not_exhaust_the_decoder(tmp_path):
+    """Ledger.accept lists every lost reading number: a reading numbered 2**32-1 after 0 builds
+    a list of 4 billion ints (tens of GB). Run under a 1 GB address-space limit, it dies with
+    MemoryError. Fix, host_tools/ledger.py accept(): bound the list, e.g. report
+    `Verdict.lost` as the first..last range (or `lost_count` plus at most the first 1000
+    numbers), and count `dev["lost"] += seq - last_seq - 1` without building the list."""
+    code = textwrap.dedent(f"""
+        import resource, sys
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        from host_tools.ledger import Ledger
+        with Ledger({str(tmp_path / 's.json')!r}) as led:
+            led.accept("AA", 1, 0)
+            led.accept("AA", 2, 2 ** 32 - 1)
+        print("done")
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "done" in r.stdout, r.stderr[-500:]
