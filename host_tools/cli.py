@@ -77,6 +77,7 @@ def cmd_decode(args) -> int:
                 verdict = ledger.accept(dev_eui.hex(), counter, reading["seq"])
             out["duplicate"] = verdict.duplicate
             out["lost"] = verdict.lost
+            out["lost_count"] = verdict.lost_count
     except (ValueError, inventory.InventoryError) as e:
         raise CliError(f"cannot decode: {e}") from None
     print(json.dumps(out))

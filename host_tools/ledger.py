@@ -27,10 +27,14 @@ class ReplayError(ValueError):
     """The frame's counter is not above the last one accepted for this device."""
 
 
+_LOST_LISTED = 1000   # reading numbers listed per gap; the count is always whole
+
+
 @dataclass
 class Verdict:
     duplicate: bool = False                 # the reading was already delivered
-    lost: list[int] = field(default_factory=list)   # readings skipped before this one
+    lost: list[int] = field(default_factory=list)   # readings skipped (the first 1000)
+    lost_count: int = 0                     # how many readings the gap skipped
 
 
 class Ledger:
@@ -100,8 +104,9 @@ class Ledger:
             verdict.duplicate = True
             return verdict
         if last_seq is not None and seq > last_seq + 1:
-            verdict.lost = list(range(last_seq + 1, seq))
-            dev["lost"] = dev.get("lost", 0) + len(verdict.lost)
+            verdict.lost_count = seq - last_seq - 1
+            verdict.lost = list(range(last_seq + 1, min(seq, last_seq + 1 + _LOST_LISTED)))
+            dev["lost"] = dev.get("lost", 0) + verdict.lost_count
         if last_seq is None or seq > last_seq:
             dev["seq"] = seq
         recent.append(seq)

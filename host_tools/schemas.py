@@ -116,6 +116,9 @@ def decode_items(items) -> dict:
         if raw is None:
             reading[channel.name] = None
         elif _is_int(raw):
+            if not -2 ** 64 <= raw < 2 ** 64:
+                # CBOR ints on our wire are at most 64 bits; a bignum is no reading.
+                raise SchemaError(f"channel {channel.name} value is beyond 64 bits")
             # Division, not multiplication by 0.01: gives the double nearest the decimal.
             reading[channel.name] = raw / channel.divisor
         else:

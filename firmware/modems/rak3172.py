@@ -124,7 +124,11 @@ class RAK3172:
         self._ensure("AT+ADR", "1" if adr else "0")
 
     def data_rate(self):
-        return int(self._get("AT+DR"))
+        v = self._get("AT+DR")
+        # A garbled answer is the modem's failure, reported as such (never an IndexError).
+        if not v.isdigit() or int(v) >= len(_MAX_PAYLOAD):
+            raise ModemError(REFUSED, "AT+DR=" + v)
+        return int(v)
 
     # --- network -------------------------------------------------------------------
     def joined(self):
@@ -226,7 +230,7 @@ class RAK3172:
         # +EVT:RX_<slot>:<rssi>:<snr>:<UNICAST|MULTICAST>:<port>:<hex>
         parts = line.split(":")
         try:
-            if len(parts) != 7:
+            if len(parts) != 7 or not parts[5].isdigit() or int(parts[5]) > 255:
                 raise ValueError(line)
             port = int(parts[5])
             data = binascii.unhexlify(parts[6])
@@ -239,8 +243,6 @@ class RAK3172:
 
 
 def _wait_ms(line):
-    # "Restricted_Wait_<ms>_ms"
-    try:
-        return int(line[len(_RESTRICTED):].split("_")[0])
-    except ValueError:
-        return 0
+    # "Restricted_Wait_<ms>_ms": digits only, so a garbled line never gives a negative wait
+    s = line[len(_RESTRICTED):].split("_")[0]
+    return int(s) if s.isdigit() else 0
