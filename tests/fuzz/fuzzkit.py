@@ -93,12 +93,16 @@ class MicroPythonWorker:
     def _start(self):
         env = dict(os.environ)
         env["MICROPYPATH"] = f"{self.workdir}:{FIRMWARE}:.frozen"
+        # stderr to a file: MicroPython warns there ("Comparison between bytes and str"), and
+        # a pipe nobody reads would fill and stall the worker.
+        self._stderr = open(self.workdir / "stderr.log", "wb")
         self.proc = subprocess.Popen([micropython_binary(), "-X", "heapsize=8M", str(self.script)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env)
+                                     stderr=self._stderr, env=env)
         self._buf = b""
 
     def close(self):
+        self._stderr.close()
         if self.proc and self.proc.poll() is None:
             self.proc.stdin.close()
             try:
@@ -140,7 +144,8 @@ class MicroPythonWorker:
                 if hung:
                     self.proc.kill()
                 self.proc.wait()
-                err = self.proc.stderr.read().decode(errors="replace")[-2000:]
+                self._stderr.close()
+                err = (self.workdir / "stderr.log").read_bytes()[-2000:].decode(errors="replace")
                 self._start()
                 raise WorkerDied(f"micropython {'hung' if hung else 'died'} on input "
                                  f"{bytes(x).hex()} (after {len(results)} of this batch):\n{err}")
