@@ -46,9 +46,6 @@ def decode(frame: bytes, state: Path) -> dict:
     """What `nodectl decode --state` does with a frame."""
     counter, body = envelope.unseal(KEY, DEV_EUI, frame)
     reading = schemas.decode_body(body)
-    if reading["seq"] > LAST_SEQ + MAX_GAP:
-        known_hits["seq far ahead"] += 1
-        raise ReplayError("(fuzz) seq far ahead: known finding, not handed to the ledger")
     with Ledger(state) as ledger:
         ledger.accept(EUI, counter, reading["seq"])
     return reading
@@ -121,14 +118,12 @@ bodies = st.one_of(
 )
 
 
-# Known finding (test_fuzz_findings.py): a channel integer beyond a double (a CBOR bignum
-# in an authentic frame) escapes decode_body as OverflowError. Counted, not failed, here.
-KNOWN = (OverflowError,)
-known_hits = {"OverflowError": 0, "seq far ahead": 0}
-# Known finding (test_fuzz_findings.py): Ledger.accept lists every lost reading number, so a
-# seq far ahead of the last (up to 2**32) builds a list of billions. Kept out of reach here.
+# Findings already reported and fixed are regression tests in test_fuzz_findings.py; an
+# exception class put here would be counted instead of failing (none now).
+KNOWN: tuple = ()
+known_hits: dict = {}
 LAST_SEQ = 500
-MAX_GAP = 4096
+MAX_GAP = 4096    # most generated reading numbers lie within this of the ledger's last
 
 
 @pytest.fixture(autouse=True)
@@ -183,7 +178,7 @@ def test_host_decoder_rejects_garbage_with_its_own_errors_and_leaves_the_ledger_
         except (EnvelopeError, SchemaError, ReplayError, *KNOWN) as e:
             assert state.read_bytes() == before, "a rejected frame changed the ledger"
             if isinstance(e, KNOWN):
-                known_hits[type(e).__name__] += 1
+                known_hits[type(e).__name__] = known_hits.get(type(e).__name__, 0) + 1
             return
         except ValueError as e:
             raise AssertionError(f"frame {frame.hex()}: a plain {type(e).__name__}: {e}")
@@ -207,7 +202,7 @@ def test_decode_body_raises_only_schema_error_and_gives_finite_channels():
         except SchemaError:
             return
         except KNOWN as e:
-            known_hits[type(e).__name__] += 1
+            known_hits[type(e).__name__] = known_hits.get(type(e).__name__, 0) + 1
             return
         for k, v in reading.items():
             if isinstance(v, float):
@@ -221,7 +216,8 @@ def test_a_rejected_counter_leaves_the_ledger_byte_identical(state):
     seen = {"n": 0}
 
     @fuzz_settings()
-    @given(st.lists(st.tuples(st.integers(0, 2 ** 32 - 1), st.integers(0, LAST_SEQ + MAX_GAP)),
+    @given(st.lists(st.tuples(st.integers(0, 2 ** 32 - 1), st.one_of(
+        st.integers(0, LAST_SEQ + MAX_GAP), st.integers(0, 2 ** 32 - 1))),
                     min_size=1, max_size=5))
     def run(frames):
         seen["n"] += 1
