@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
 from simulators.interpreter import FIRMWARE, micropython_binary
 
@@ -166,3 +167,24 @@ def check(worker: MicroPythonWorker, inputs: list[bytes]) -> list[str]:
             worker.known[key] = worker.known.get(key, 0) + 1
         assert r.startswith(("ok", "rej", "known")), f"input {bytes(x).hex()}: unexpected answer {r!r}"
     return inputs
+
+
+@st.composite
+def mutate(draw, data: bytes) -> bytes:
+    """`data` with a few bytes flipped, cut, inserted or deleted (never `data` itself)."""
+    data = bytearray(data)
+    orig = bytes(data)
+    for _ in range(draw(st.integers(1, 4))):
+        how = draw(st.integers(0, 3))
+        pos = draw(st.integers(0, max(0, len(data) - 1)))
+        if how == 0 and data:
+            data[pos] ^= draw(st.integers(1, 255))
+        elif how == 1:
+            del data[pos:]
+        elif how == 2:
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=4))
+        elif data:
+            del data[pos]
+    if bytes(data) == orig:
+        data.append(0)
+    return bytes(data)

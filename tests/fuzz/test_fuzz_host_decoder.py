@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fuzzkit import EXAMPLES, fuzz_settings
+from fuzzkit import EXAMPLES, fuzz_settings, mutate
 from host_tools import envelope, schemas
 from host_tools.envelope import EnvelopeError
 from host_tools.ledger import Ledger, ReplayError
@@ -49,26 +49,6 @@ def decode(frame: bytes, state: Path) -> dict:
     with Ledger(state) as ledger:
         ledger.accept(EUI, counter, reading["seq"])
     return reading
-
-
-@st.composite
-def mutate(draw, data: bytes) -> bytes:
-    data = bytearray(data)
-    orig = bytes(data)
-    for _ in range(draw(st.integers(1, 4))):
-        how = draw(st.integers(0, 3))
-        pos = draw(st.integers(0, max(0, len(data) - 1)))
-        if how == 0 and data:
-            data[pos] ^= draw(st.integers(1, 255))
-        elif how == 1:
-            del data[pos:]
-        elif how == 2:
-            data[pos:pos] = draw(st.binary(min_size=1, max_size=4))
-        elif data:
-            del data[pos]
-    if bytes(data) == orig:
-        data.append(0)
-    return bytes(data)
 
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70),
