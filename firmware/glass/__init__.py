@@ -25,6 +25,7 @@ import math
 import os
 
 from micropython import const
+from node.flashfs import ensure_dir
 
 _FILE = "state/glass.json"
 _QUIET_SAMPLES = const(15)     # 150 ms at 100 Hz ends an event
@@ -65,10 +66,7 @@ class State:
         return cls({})
 
     def save(self):
-        try:
-            os.mkdir("state")
-        except OSError:
-            pass
+        ensure_dir("state")
         d = {}
         for k in self.KEYS:
             d[k] = getattr(self, k)

@@ -24,7 +24,6 @@ the alarm level) for `rain_alarm_rearm_min` (default 30) minutes.
 """
 from micropython import const
 import json
-import os
 import time
 
 import machine
@@ -33,6 +32,7 @@ from drivers import SensorError
 from drivers.bme280 import BME280
 from drivers.pcf8583 import PCF8583
 from drivers.sht4x import SHT4x
+from node.flashfs import ensure_dir
 from node.log import log
 from node.stuck import repeats
 from payload import cbor
@@ -71,10 +71,7 @@ def _load():
 
 
 def _save(st):
-    try:
-        os.mkdir("state")
-    except OSError:
-        pass
+    ensure_dir("state")
     with open(_STATE, "w") as f:
         json.dump(st, f)
 

@@ -14,11 +14,12 @@ Where the board keeps RTC memory through deep sleep (ESP32), the next value live
 there between wakes and the flash is written once per `reserve` values; elsewhere
 (RP2040) the limit is written on every wake.
 """
-import os
 import struct
 from binascii import crc32
 
 import machine
+
+from node.flashfs import ensure_dir
 
 _DIR = "state"
 _MAGIC = b"FC"
@@ -54,10 +55,7 @@ class ReservedCounter:
         self._limit = None
         rtc = machine.RTC()
         self._rtc_memory = getattr(rtc, "memory", None)
-        try:
-            os.mkdir(_DIR)
-        except OSError:
-            pass
+        ensure_dir(_DIR)
 
     def _read_limit(self):
         best = None

@@ -18,6 +18,8 @@ import os
 import struct
 from binascii import crc32
 
+from node.flashfs import ensure_dir
+
 _DIR = "q"
 _DROPPED = "state/dropped"
 
@@ -29,11 +31,8 @@ class TornReading(Exception):
 class ReadingQueue:
     def __init__(self, limit=48):
         self.limit = limit
-        for d in ("state", _DIR):
-            try:
-                os.mkdir(d)
-            except OSError:
-                pass
+        ensure_dir("state")
+        ensure_dir(_DIR)
 
     def pending(self):
         """Queued reading names (seq as 8 hex digits), oldest first."""

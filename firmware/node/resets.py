@@ -6,9 +6,10 @@ A wake from deep sleep is the normal cycle and costs no flash write; any other r
 (power on, watchdog, hard reset) is worth knowing about in the field, and is rare.
 """
 import json
-import os
 
 import machine
+
+from node.flashfs import ensure_dir
 
 _FILE = "state/resets.json"
 _NAMES = {
@@ -35,10 +36,7 @@ def count_reset(cause):
     name = _NAMES.get(cause, "other")
     data[name] = data.get(name, 0) + 1
     try:
-        try:
-            os.mkdir("state")
-        except OSError:
-            pass
+        ensure_dir("state")
         with open(_FILE, "w") as f:
             json.dump(data, f)
     except OSError:

@@ -5,7 +5,7 @@
 A measuring part's raw words carry noise, so two wakes with identical raw bytes mean a
 frozen part or bus. The last raw bytes of each part are kept on the flash.
 """
-import os
+from node.flashfs import ensure_dir
 
 _DIR = "state"
 
@@ -18,10 +18,7 @@ def repeats(part, raw):
     except OSError:
         same = False
     if not same:
-        try:
-            os.mkdir(_DIR)
-        except OSError:
-            pass
+        ensure_dir(_DIR)
         with open(path, "wb") as f:
             f.write(raw)
     return same
