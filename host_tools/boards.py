@@ -10,7 +10,8 @@ from pathlib import Path
 
 BOARDS_DIR = Path(__file__).resolve().parent.parent / "boards"
 DEFAULT_BOARD = "pico-rak3172"
-MODEMS = {"rak3172"}
+# Modem dialects with the baud rate of their factory firmware (lorawan-modems.md §1).
+MODEMS = {"rak3172": 115200, "wioe5": 9600, "rn2483": 57600}
 PART_BUSES = {"i2c", "uart", "pin", "adc"}
 
 
@@ -37,6 +38,19 @@ def load(name: str = DEFAULT_BOARD) -> dict:
         raise BoardError(f"{p}: not valid JSON: {e}") from None
     validate(board, str(p))
     return board
+
+
+def with_modem(board: dict, modem: str) -> dict:
+    """The same board carrying another modem dialect on the same UART, at that modem's
+    factory baud rate (the modem is a socketed module on our carrier boards)."""
+    if modem not in MODEMS:
+        raise BoardError(f"unknown modem {modem!r}; known modems: {', '.join(sorted(MODEMS))}")
+    out = json.loads(json.dumps(board))
+    out["modem"] = dict(out["modem"], type=modem, baudrate=MODEMS[modem])
+    if modem != board["modem"]["type"]:
+        out["name"] = f"{board['name']}+{modem}"
+    validate(out, f"{board['name']} with {modem}")
+    return out
 
 
 def validate(board: dict, where: str = "board") -> None:

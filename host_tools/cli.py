@@ -36,7 +36,8 @@ def cmd_simulate(args) -> int:
     from simulators.scenario import FaultWindow, Simulation
     faults = [FaultWindow.parse(f) for f in args.fault]
     sim = Simulation(kind=args.kind, board=args.board, hours=args.hours, seed=args.seed,
-                     out_dir=Path(args.out), interval_s=args.interval, faults=faults)
+                     out_dir=Path(args.out), interval_s=args.interval, faults=faults,
+                     modem=args.modem)
     notice = sys.stderr if args.json else sys.stdout
     print(f"inventory (keys, mode 0600): {sim.inventory_path}", file=notice)
     if not args.json:
@@ -99,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="node kind (default climate)")
     s.add_argument("--board", default=None,
                    help=f"board file name (default: the kind's usual board; known: {', '.join(boards.available())})")
+    s.add_argument("--modem", default=None, choices=sorted(boards.MODEMS),
+                   help="LoRaWAN modem on the board's modem UART (default: the board file's)")
     s.add_argument("--fault", action="append", default=[], metavar="PART:MODE[@START_H[-END_H]]",
                    help="put a part into a fault mode, from START_H to END_H simulated hours "
                    "(repeatable; PARTs and MODEs below)")

@@ -96,8 +96,8 @@ class SimNode:
     # --- building the virtual board --------------------------------------------
     def _build_modem(self) -> None:
         spec = self.board["modem"]
-        from simulators.modems import rak3172
-        self.modem = rak3172.Rak3172(self.clock, self.network, self.dev_eui)
+        from simulators import modems
+        self.modem = modems.build(spec["type"], self.clock, self.network, self.dev_eui)
         link = UartLink(self.clock, spec.get("baudrate", 115200))
         link.attach(self.modem)
         self.uarts[int(spec["uart"])] = link

@@ -92,12 +92,15 @@ class Simulation:
     def __init__(self, kind: str = "climate", board: str | None = None, hours: float = 24,
                  seed: int = 0, out_dir: Path = Path("sim-out"), interval_s: int | None = None,
                  name: str = "node-1", faults: list[FaultWindow] | None = None,
-                 config: dict | None = None):
+                 config: dict | None = None, modem: str | None = None):
         rig_class = sim_kinds.rig_class(kind)
         board = board or rig_class.DEFAULT_BOARD
         self.kind = kind
         self.board_name = board
         self.board = boards.load(board)
+        if modem is not None:
+            self.board = boards.with_modem(self.board, modem)
+        self.modem = self.board["modem"]["type"]
         if kind not in self.board["kinds"]:
             raise ValueError(f"board {board} cannot be a {kind} node (it supports {self.board['kinds']})")
         self.hours = hours
@@ -148,7 +151,7 @@ class Simulation:
             "kind": self.kind, "board": self.board_name, "site": "simulated",
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         files = firmware_build.build()
-        files["board.json"] = boards.path_of(self.board_name).read_bytes()
+        files["board.json"] = json.dumps(self.board, indent=1).encode()
         files.update(config_image.files(self.config()))
         files["keys.json"] = json.dumps({"app_key": self.app_key.hex(),
                                          "payload_key": self.payload_key.hex()}).encode()

@@ -23,23 +23,9 @@ import binascii
 
 from micropython import const
 
+from modems import (BUSY, NOT_ACKED, NOT_JOINED, NO_ANSWER, REFUSED, RESTRICTED, SENT,
+                    TIMEOUT, TOO_BIG, ModemError, max_payload)
 from modems.at import AT, ATError, ATTimeout
-
-# send() results
-SENT = const(0)          # TX_DONE, or SEND_CONFIRMED_OK for a confirmed uplink
-NOT_ACKED = const(1)     # confirmed uplink sent, no ACK came (SEND_CONFIRMED_FAILED)
-# ModemError reasons
-BUSY = const(2)          # the MAC is still busy with an earlier join or uplink
-NOT_JOINED = const(3)
-TOO_BIG = const(4)       # payload larger than the current data rate allows
-RESTRICTED = const(5)    # duty cycle: retry after ModemError.wait_ms
-TIMEOUT = const(6)       # no answer or no result event in time
-NO_ANSWER = const(7)     # the modem does not answer AT at all
-REFUSED = const(8)       # another status word; ModemError.detail holds it
-
-# EU868 maximum application payload per DR without FOpts (LoRaMac-node
-# MaxPayloadOfDatarateEU868, which RUI3's LoRaMacQueryTxPossible applies).
-_MAX_PAYLOAD = (51, 51, 51, 115, 242, 242, 242, 242)
 
 _STATUS_WORDS = (
     "OK", "AT_ERROR", "AT_PARAM_ERROR", "AT_BUSY_ERROR", "AT_TEST_PARAM_OVERFLOW",
@@ -54,19 +40,6 @@ _RESTRICTED = "Restricted_Wait_"
 _CMD_MS = const(1000)
 _QUIET_MS = const(50)
 _MAX_DOWNLINKS = const(8)
-
-
-class ModemError(Exception):
-    def __init__(self, reason, detail="", wait_ms=0):
-        super().__init__(reason, detail)
-        self.reason = reason
-        self.detail = detail
-        self.wait_ms = wait_ms
-
-
-def max_payload(dr):
-    """Largest application payload at EU868 data rate `dr` (no MAC commands pending)."""
-    return _MAX_PAYLOAD[dr]
 
 
 def _hex(data):
@@ -102,6 +75,15 @@ class RAK3172:
         self._at.drain()
         self._at.write_line("AT+SLEEP=%d" % ms)
 
+    def reset(self, boot_ms=3000):
+        """Restart the module (ATZ: no answer, it reboots) and wait until it answers; the
+        LoRaWAN session is gone, the keys and settings stay in its flash."""
+        self._at.drain()
+        self._at.write_line("ATZ")
+        self._at.wait_event((_BANNER,), boot_ms)
+        self._cfm = None
+        self.wake()
+
     # --- settings ----------------------------------------------------------------
     def configure(self, dev_eui, join_eui, app_key, dr=None, adr=True):
         """OTAA on EU868 with these keys; writes only what differs (flash wear, and some
@@ -126,9 +108,12 @@ class RAK3172:
     def data_rate(self):
         v = self._get("AT+DR")
         # A garbled answer is the modem's failure, reported as such (never an IndexError).
-        if not v.isdigit() or int(v) >= len(_MAX_PAYLOAD):
+        if not v.isdigit() or int(v) > 7:
             raise ModemError(REFUSED, "AT+DR=" + v)
         return int(v)
+
+    def max_payload(self):
+        return max_payload(self.data_rate())
 
     # --- network -------------------------------------------------------------------
     def joined(self):

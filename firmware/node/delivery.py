@@ -9,6 +9,7 @@ frame too big for the current data rate) leaves it queued for the next wake.
 """
 import machine
 
+import modems
 from node.log import log
 from node.queue import TornReading
 from payload import envelope
@@ -19,18 +20,6 @@ _TAG = 8
 # leaving the reading for the next slot; a longer one ends the wake.
 _DUTY_WAIT_MAX_MS = 30000
 _DUTY_WAITS_PER_WAKE = 4
-# ModemError reasons by number (modems/rak3172.py), for the log.
-_REASONS = ("sent", "not acked", "busy", "not joined", "too big", "duty cycle", "timeout",
-            "no answer", "refused")
-
-
-def open_modem(board):
-    """The board's modem driver and its dialect module."""
-    spec = board.spec["modem"]
-    if spec["type"] == "rak3172":
-        from modems import rak3172
-        return rak3172.RAK3172(board.uart(spec["uart"], spec.get("baudrate", 115200))), rak3172
-    raise ValueError("no driver for modem %r" % spec["type"])
 
 
 class Sender:
@@ -45,18 +34,18 @@ class Sender:
         if not names:
             return 0
         s = self.settings
-        modem, dialect = open_modem(self.board)
+        modem = modems.open_modem(self.board)
         try:
             modem.wake()
             if not modem.joined():
                 modem.configure(s.dev_eui, s.join_eui, s.app_key, dr=s.dr, adr=s.adr)
-                if not self._join(modem, dialect):
+                if not self._join(modem):
                     log("join failed; %d readings stay queued", len(names))
                     return 0
-            sent = self._send_all(modem, dialect, names)
-        except dialect.ModemError as e:
-            log("modem: %s %s (wait %d ms); readings stay queued", _REASONS[e.reason]
-                if e.reason < len(_REASONS) else e.reason, e.detail, e.wait_ms)
+            sent = self._send_all(modem, names)
+        except modems.ModemError as e:
+            log("modem: %s %s (wait %d ms); readings stay queued", modems.reason_name(e.reason),
+                e.detail, e.wait_ms)
             return 0
         except Exception as e:  # noqa: BLE001 - the modem's trouble must not lose readings
             log("modem error: %s %s; readings stay queued", type(e).__name__, e)
@@ -67,20 +56,20 @@ class Sender:
             log("modem sleep failed: %s", e)
         return sent
 
-    def _join(self, modem, dialect):
+    def _join(self, modem):
         for _ in range(_DUTY_WAITS_PER_WAKE):
             try:
                 return modem.join()
-            except dialect.ModemError as e:
-                if e.reason != dialect.RESTRICTED or e.wait_ms > _DUTY_WAIT_MAX_MS:
+            except modems.ModemError as e:
+                if e.reason != modems.RESTRICTED or e.wait_ms > _DUTY_WAIT_MAX_MS:
                     raise
                 log("duty cycle: join waits %d ms", e.wait_ms)
                 machine.lightsleep(e.wait_ms + 50)
         return modem.join()
 
-    def _send_all(self, modem, dialect, names):
+    def _send_all(self, modem, names):
         s = self.settings
-        limit = dialect.max_payload(modem.data_rate())
+        limit = modem.max_payload()
         sent = 0
         waits = 0
         i = 0
@@ -102,8 +91,8 @@ class Sender:
             log("seal counter=%d seq=%d len=%d", counter, int(name, 16), len(frame))
             try:
                 result = modem.send(s.port, frame)
-            except dialect.ModemError as e:
-                if (e.reason == dialect.RESTRICTED and e.wait_ms <= _DUTY_WAIT_MAX_MS
+            except modems.ModemError as e:
+                if (e.reason == modems.RESTRICTED and e.wait_ms <= _DUTY_WAIT_MAX_MS
                         and waits < _DUTY_WAITS_PER_WAKE):
                     # Not transmitted: wait out the sub-band's off-time, then reseal.
                     log("duty cycle: waiting %d ms", e.wait_ms)
@@ -111,10 +100,10 @@ class Sender:
                     machine.lightsleep(e.wait_ms + 50)
                     continue
                 log("send refused: %s %s (wait %d ms); %d readings stay queued",
-                    _REASONS[e.reason] if e.reason < len(_REASONS) else e.reason, e.detail,
+                    modems.reason_name(e.reason), e.detail,
                     e.wait_ms, len(names) - sent)
                 break
-            if result != dialect.SENT:
+            if result != modems.SENT:
                 log("send: no ACK; %d readings stay queued", len(names) - sent)
                 break
             self.queue.remove(name)
