@@ -7,9 +7,12 @@ counter reserved in flash just before, and leaves the queue only when the modem
 reports it sent. Anything else (no modem answer, join refused, duty-cycle wait, a
 frame too big for the current data rate) leaves it queued for the next wake.
 """
+import time
+
 import machine
 
 import modems
+from node.join_backoff import JoinBackoff
 from node.log import log
 from node.queue import TornReading
 from payload import envelope
@@ -20,6 +23,8 @@ _TAG = 8
 # leaving the reading for the next slot; a longer one ends the wake.
 _DUTY_WAIT_MAX_MS = 30000
 _DUTY_WAITS_PER_WAKE = 4
+# Join requests per wake, when the back-off allows them that close together.
+_JOIN_TRIES_PER_WAKE = 3
 
 
 class Sender:
@@ -57,15 +62,33 @@ class Sender:
         return sent
 
     def _join(self, modem):
-        for _ in range(_DUTY_WAITS_PER_WAKE):
+        """Join within the LoRaWAN back-off (node/join_backoff.py); True when joined."""
+        backoff = JoinBackoff()
+        dr = modem.data_rate()
+        waits = 0
+        for _ in range(_JOIN_TRIES_PER_WAKE):
+            wait_s = backoff.wait_s(time.time())
+            if wait_s * 1000 > _DUTY_WAIT_MAX_MS:
+                log("join back-off: next request in %d s", wait_s)
+                return False
+            if wait_s:
+                machine.lightsleep(wait_s * 1000)
+            before = backoff.attempt(time.time(), dr)
             try:
-                return modem.join()
+                if modem.join():
+                    backoff.joined()
+                    return True
+                log("join: no accept")
             except modems.ModemError as e:
-                if e.reason != modems.RESTRICTED or e.wait_ms > _DUTY_WAIT_MAX_MS:
+                if e.reason != modems.RESTRICTED:
                     raise
+                backoff.undo(before)     # the modem did not transmit it
+                if e.wait_ms > _DUTY_WAIT_MAX_MS or waits >= _DUTY_WAITS_PER_WAKE:
+                    raise
+                waits += 1
                 log("duty cycle: join waits %d ms", e.wait_ms)
                 machine.lightsleep(e.wait_ms + 50)
-        return modem.join()
+        return False
 
     def _send_all(self, modem, names):
         s = self.settings
