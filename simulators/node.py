@@ -87,6 +87,10 @@ class SimNode:
         self.wake_reason = 0           # machine.wake_reason() of the next wake
         self.wake_pins: dict = {}      # pin -> trigger, armed with Pin.irq(wake=DEEPSLEEP)
         self.wakes = 0
+        # Instruments for measuring a node (bench/): a command the interpreter runs
+        # under (e.g. valgrind), and observer(op, args, t0_us, t1_us) after each request.
+        self.launcher: list[str] = []
+        self.observer = None
         self._wdt_timeout_us: int | None = None
         self._wdt_deadline: int | None = None
         self._cut_at_us: int | None = None
@@ -180,7 +184,8 @@ class SimNode:
                    SIM_TX_FD=str(req_w), SIM_FLASH=str(self.flash.path))
         with open(console_path, "wb") as console:
             proc = subprocess.Popen(
-                [micropython_binary(), "-X", f"heapsize={self.heapsize}", str(RUNTIME / "sim_boot.py")],
+                [*self.launcher, micropython_binary(), "-X", f"heapsize={self.heapsize}",
+                 str(RUNTIME / "sim_boot.py")],
                 stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
                 pass_fds=(rep_r, req_w), env=env, cwd=self.workdir)
         os.close(rep_r)
@@ -229,6 +234,7 @@ class SimNode:
                                   f"without sleeping; console:\n"
                                   f"{(self.workdir / 'wake.log').read_text(errors='replace')[-2000:]}")
             req = json.loads(line)
+            t0 = self.clock.now_us
             try:
                 reply = self._handle(req[0], req[1:])
             except _WakeEnd as end:
@@ -239,6 +245,8 @@ class SimNode:
                 reply = {"err": EIO if self.board["mcu"] == "rp2040" else ENODEV}
             except Timeout:
                 reply = {"err": ETIMEDOUT}
+            if self.observer is not None:
+                self.observer(req[0], req[1:], t0, self.clock.now_us)
             replies.write(json.dumps(reply).encode() + b"\n")
 
     def _hung(self) -> _WakeEnd:
