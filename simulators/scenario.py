@@ -21,7 +21,14 @@ from simulators import kinds as sim_kinds
 from simulators.clock import Clock
 from simulators.network import Network
 from simulators.node import SimNode
-from simulators.sensors.faults import MODES as FAULT_MODES
+from simulators.modems.faults import MODES as MODEM_FAULT_MODES
+from simulators.modems.faults import ModemFaults
+from simulators.sensors.faults import MODES as SENSOR_FAULT_MODES
+
+# `network:down` is an outage (nothing reaches the network server); `network:nojoin`
+# a join server that answers no join request (e.g. the device not yet registered).
+NETWORK_FAULT_MODES = ("down", "nojoin")
+FAULT_MODES = tuple(dict.fromkeys(SENSOR_FAULT_MODES + MODEM_FAULT_MODES + NETWORK_FAULT_MODES))
 POWER_OFF_S = 5      # how long the supply stays off after a power cut
 RAK_OUI = bytes.fromhex("AC1F09")   # RAKwireless' IEEE OUI: the RAK3172's factory DevEUIs
 
@@ -123,14 +130,37 @@ class Simulation:
         self.node.flash.erase_all()
         self.rig = rig_class(self)
         self.environment = self.rig.environment
+        # Every byte to and from the modem passes the fault script (idle unless told).
+        self.modem_faults = ModemFaults(self.node.modem, self.modem, self.clock,
+                                        random.Random(f"modem:{seed}:{name}"))
+        self.node.uarts[int(self.board["modem"]["uart"])].attach(self.modem_faults)
         self.faults = list(faults or [])
         for f in self.faults:
-            if f.part not in self.rig.parts:
-                raise ValueError(f"fault {f.part}:{f.mode}: a {kind} node on {board} has no part "
-                                 f"{f.part!r} (parts: {', '.join(sorted(self.rig.parts))})")
+            self._check_fault(f)
+            start_us = int(f.start_h * 3600e6)
+            end_us = int(min(f.end_h, 1e9) * 3600e6)
+            if f.part == "modem":
+                self.modem_faults.windows.append((start_us, end_us, f.mode))
+            elif f.part == "network" and f.mode == "nojoin":
+                self.network.fail_joins(start_us, end_us)
         self.stats = RunStats()
         self._truth_by_seq: dict[int, dict] = {}
         self.wake_starts: dict[int, int] = {}      # wake number -> virtual µs
+
+    def _check_fault(self, f: "FaultWindow") -> None:
+        where = f"fault {f.part}:{f.mode}"
+        if f.part == "modem":
+            if f.mode not in MODEM_FAULT_MODES:
+                raise ValueError(f"{where}: a modem shows {', '.join(MODEM_FAULT_MODES)}")
+        elif f.part == "network":
+            if f.mode not in NETWORK_FAULT_MODES:
+                raise ValueError(f"{where}: the network shows {', '.join(NETWORK_FAULT_MODES)}")
+        elif f.part not in self.rig.parts:
+            raise ValueError(f"{where}: a {self.kind} node on {self.board_name} has no part "
+                             f"{f.part!r} (parts: {', '.join(sorted(self.rig.parts))}, "
+                             f"modem, network)")
+        elif f.mode not in SENSOR_FAULT_MODES:
+            raise ValueError(f"{where}: a part shows {', '.join(SENSOR_FAULT_MODES)}")
 
     # --- provisioning and flashing ---------------------------------------------------
     def config(self) -> dict:
@@ -163,6 +193,9 @@ class Simulation:
         for part, model in self.rig.parts.items():
             active = [f.mode for f in self.faults if f.part == part and f.active(t)]
             model.fault = active[-1] if active else None
+        if any(f.part == "network" and f.mode == "down" for f in self.faults):
+            self.network.available = not any(f.part == "network" and f.mode == "down"
+                                             and f.active(t) for f in self.faults)
 
     def decode(self, frame: bytes) -> tuple[int, dict]:
         counter, body = envelope.unseal(self.payload_key, self.dev_eui, frame)
