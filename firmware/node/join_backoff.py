@@ -19,14 +19,12 @@ hammer the network. A join accept ends the series.
 import os
 import struct
 
+from node import airtime
 from node.flashfs import ensure_dir
 
 _FILE = "state/join"
 _TMP = "state/join.new"
-# Time on air (ms) of a 23-byte join request at EU868 DR0..DR6 (SF12..SF7 at 125 kHz,
-# SF7 at 250 kHz), by the Semtech formula (SX1276 datasheet 4.1.1.7, CR 4/5, 8-symbol
-# preamble, explicit header, CRC on, low data-rate optimisation at SF11/SF12).
-_JOIN_TOA_MS = (1483, 824, 371, 206, 114, 62, 31)
+_JOIN_REQUEST_LEN = 23    # MHDR, JoinEUI, DevEUI, DevNonce, MIC
 _HOUR = 3600
 _STEPS = ((_HOUR, 100), (11 * _HOUR, 1000))
 _LATE_FACTOR = 10000
@@ -34,7 +32,7 @@ _JITTER = 5   # up to 1/5 of the off-time added at random
 
 
 def toa_ms(dr):
-    return _JOIN_TOA_MS[dr if 0 <= dr < len(_JOIN_TOA_MS) else 0]
+    return (airtime.toa_us(_JOIN_REQUEST_LEN, dr) + 999) // 1000
 
 
 def factor(elapsed_s):
