@@ -91,6 +91,13 @@ class SimNode:
         # under (e.g. valgrind), and observer(op, args, t0_us, t1_us) after each request.
         self.launcher: list[str] = []
         self.observer = None
+        # Fleet runs (simulators/fleet): `spawner` starts each wake's interpreter instead
+        # of a new `micropython` process (a fork server: still a fresh process and VM per
+        # wake); `batched` speaks the batched wire (node_runtime/_simbatch.py); `rom`
+        # is a folder of the compiled firmware mounted read-only at /rom (ROMFS).
+        self.spawner = None
+        self.batched = False
+        self.rom: Path | None = None
         self._wdt_timeout_us: int | None = None
         self._wdt_deadline: int | None = None
         self._cut_at_us: int | None = None
@@ -182,12 +189,21 @@ class SimNode:
         rep_r, rep_w = os.pipe()
         env = dict(os.environ, MICROPYPATH=str(RUNTIME), SIM_RX_FD=str(rep_r),
                    SIM_TX_FD=str(req_w), SIM_FLASH=str(self.flash.path))
+        if self.batched:
+            env["SIM_BATCH"] = "1"
+        if self.rom is not None:
+            env["SIM_ROM"] = str(self.rom)
         with open(console_path, "wb") as console:
-            proc = subprocess.Popen(
-                [*self.launcher, micropython_binary(), "-X", f"heapsize={self.heapsize}",
-                 str(RUNTIME / "sim_boot.py")],
-                stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
-                pass_fds=(rep_r, req_w), env=env, cwd=self.workdir)
+            if self.spawner is not None:
+                proc = self.spawner.spawn(["micropython", "-X", f"heapsize={self.heapsize}",
+                                           str(RUNTIME / "sim_boot.py")],
+                                          env, (rep_r, req_w), console.fileno(), self.workdir)
+            else:
+                proc = subprocess.Popen(
+                    [*self.launcher, micropython_binary(), "-X", f"heapsize={self.heapsize}",
+                     str(RUNTIME / "sim_boot.py")],
+                    stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+                    pass_fds=(rep_r, req_w), env=env, cwd=self.workdir)
         os.close(rep_r)
         os.close(req_w)
         requests = os.fdopen(req_r, "rb")
@@ -234,20 +250,33 @@ class SimNode:
                                   f"without sleeping; console:\n"
                                   f"{(self.workdir / 'wake.log').read_text(errors='replace')[-2000:]}")
             req = json.loads(line)
-            t0 = self.clock.now_us
-            try:
-                reply = self._handle(req[0], req[1:])
-            except _WakeEnd as end:
-                return end
-            except PowerCut:
-                return _WakeEnd("power_cut")
-            except Nack:
-                reply = {"err": EIO if self.board["mcu"] == "rp2040" else ENODEV}
-            except Timeout:
-                reply = {"err": ETIMEDOUT}
-            if self.observer is not None:
-                self.observer(req[0], req[1:], t0, self.clock.now_us)
+            # The batched wire sends kept requests in front of the one it needs answered.
+            for req in (req if req and isinstance(req[0], list) else (req,)):
+                t0 = self.clock.now_us
+                try:
+                    reply = self._handle(req[0], req[1:])
+                except _WakeEnd as end:
+                    return end
+                except PowerCut:
+                    return _WakeEnd("power_cut")
+                except Nack:
+                    reply = {"err": EIO if self.board["mcu"] == "rp2040" else ENODEV}
+                except Timeout:
+                    reply = {"err": ETIMEDOUT}
+                if self.observer is not None:
+                    self.observer(req[0], req[1:], t0, self.clock.now_us)
+            if self.batched:
+                reply = [reply, self.clock.now_us, self._horizon()]
             replies.write(json.dumps(reply).encode() + b"\n")
+
+    def _horizon(self) -> int | None:
+        """The first instant at which something can change on this side without the
+        node asking: the clock's next event, a planned power cut, the watchdog."""
+        h = self.clock.next_event_us()
+        for stop in (self._cut_at_us, self._wdt_deadline):
+            if stop is not None and (h is None or stop < h):
+                h = stop
+        return h
 
     def _hung(self) -> _WakeEnd:
         if self._wdt_deadline is not None:
@@ -285,8 +314,11 @@ class SimNode:
         if op == "rtc":
             return int((self.clock.unix_time() - RTC_EPOCH) * 1e6)
         if op == "board":
-            return {"unique_id": self.unique_id.hex(), "freq": self.board.get("freq", 125_000_000),
+            info = {"unique_id": self.unique_id.hex(), "freq": self.board.get("freq", 125_000_000),
                     "rtc_memory": bool(self.board.get("rtc_memory"))}
+            if self.batched and float(self.clock.epoch_s).is_integer():
+                info["epoch_s"] = int(self.clock.epoch_s)   # the batched wire computes rtc
+            return info
         if op == "reset_cause":
             return self.reset_cause
         if op == "wake_reason":

@@ -38,3 +38,9 @@ def call_no_reply(*req):
         if not _rx.readline():
             while True:
                 pass
+
+
+if os.getenv("SIM_BATCH") == "1":
+    # Fleet runs: the same answers with fewer round trips (_simbatch.py).
+    import _simbatch
+    call, call_no_reply = _simbatch.bind(_rx, _tx, SimError)

@@ -24,6 +24,12 @@ vfs.mount(_fs, "/")
 os.chdir("/")
 sys.path[:] = ["", ".frozen", "/lib"]
 del _fs
+if os.getenv("SIM_ROM"):
+    # A board that keeps its firmware in a ROMFS partition: the ports' _boot.py mounts
+    # it at /rom and puts /rom first on the path (MicroPython docs/reference/romfs.rst).
+    # Here the partition is a read-only host folder of the same .mpy files.
+    vfs.mount(vfs.VfsPosix(os.getenv("SIM_ROM")), "/rom", readonly=True)
+    sys.path.insert(0, "/rom")
 
 
 def _run(name):

@@ -1,0 +1,1 @@
+"""Fleets of simulated nodes sharing one gateway (docs/simulator.md, "Fleets")."""
