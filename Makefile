@@ -3,16 +3,23 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# lora-packet, the independent LoRaWAN implementation the PHY-log check runs (node + npm).
+LORA_CHECK := tools/lora-packet-check
+NPM_STAMP  := $(LORA_CHECK)/node_modules/.installed
 
 .PHONY: setup sim test test-slow fuzz clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(NPM_STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(NPM_STAMP): $(LORA_CHECK)/package-lock.json
+	npm ci --prefix $(LORA_CHECK) --no-audit --no-fund
+	touch $(NPM_STAMP)
 
 sim: setup
 	$(BIN)/nodectl simulate --kind climate --hours 24 --out sim-out

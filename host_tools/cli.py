@@ -56,6 +56,15 @@ def cmd_simulate(args) -> int:
     s = sim.stats
     print(f"{s.uplinks} uplinks decoded from {s.wakes} wakes in {sim.hours:g} simulated hours "
           f"({s.wall_s:.1f} s wall); {len(s.decode_errors)} decode errors", file=notice)
+    for eui, us in sorted(sim.network.airtime_by_device().items()):
+        print(f"airtime {eui}: {us / 1e6:.1f} s on air = {us / 1e6 * 24 / sim.hours:.1f} s per "
+              f"day (TTN fair use: 30 s per day)", file=notice)
+    if args.phy_log:
+        try:
+            n = sim.network.write_phy_log(args.phy_log)
+        except OSError as e:
+            raise CliError(f"cannot write the PHY log: {e}") from None
+        print(f"PHY log (session keys, mode 0600): {args.phy_log} ({n} frames)", file=notice)
     return 1 if s.decode_errors else 0
 
 
@@ -111,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="uplink interval in seconds (default: the kind's, 900 for climate)")
     s.add_argument("--json", action="store_true", help="one JSON object per uplink per line")
     s.add_argument("--out", default="sim-out", help="output directory (flash image, inventory)")
+    s.add_argument("--phy-log", metavar="FILE", default=None,
+                   help="write every LoRaWAN PHYPayload of the run as JSON lines with its session "
+                   "keys (mode 0600), for checking with tools/lora-packet-check/verify.js")
     s.set_defaults(func=cmd_simulate)
 
     d = sub.add_parser("decode", help="open and decode one sealed uplink",

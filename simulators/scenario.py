@@ -29,6 +29,7 @@ from simulators.sensors.faults import MODES as SENSOR_FAULT_MODES
 # a join server that answers no join request (e.g. the device not yet registered).
 NETWORK_FAULT_MODES = ("down", "nojoin")
 FAULT_MODES = tuple(dict.fromkeys(SENSOR_FAULT_MODES + MODEM_FAULT_MODES + NETWORK_FAULT_MODES))
+DAY_US = 86_400_000_000
 POWER_OFF_S = 5      # how long the supply stays off after a power cut
 RAK_OUI = bytes.fromhex("AC1F09")   # RAKwireless' IEEE OUI: the RAK3172's factory DevEUIs
 
@@ -47,6 +48,7 @@ class Uplink:
     fcnt: int
     dr: int
     airtime_ms: float
+    airtime_day_s: float = 0.0  # the device's time on air over the 24 h up to this uplink
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -272,4 +274,5 @@ class Simulation:
         self.stats.uplinks += 1
         return Uplink(self.name, self.kind, self.dev_eui.hex().upper(), counter, up.payload.hex(),
                       decoded, self._truth_by_seq.get(decoded.get("seq"), {}), round(up.t_us / 1e6, 3),
-                      up.port, up.fcnt, up.dr, round(up.airtime_us / 1000, 3))
+                      up.port, up.fcnt, up.dr, round(up.airtime_us / 1000, 3),
+                      round(self.network.airtime_us(up.dev_eui, up.t_us - DAY_US, up.t_us + 1) / 1e6, 3))
