@@ -19,8 +19,9 @@ Follows the RUI3 5.0.0 source (RAKWireless/RAK-STM32-RUI, summarised in
   the low-power UART quirk RAK staff describe (reference, "Known quirks").
 
 The model keeps RUI3's flash (keys, settings, DevNonce, last JoinNonce) across `ATZ` and
-`power_cut()`; the LoRaWAN session and everything in flight are lost. Radio arithmetic (time on
-air, duty cycle, payload limits) comes from `simulators.network.eu868`.
+`power_cut()`; the LoRaWAN session and everything in flight are lost. The LoRaWAN MAC (join,
+channels, duty cycle, uplinks and retransmissions, receive windows, ADR) is the shared
+`simulators.modems.lora_mac.LoraMac`; this module is RUI3's CLI, replies and events on it.
 """
 from __future__ import annotations
 
@@ -28,7 +29,11 @@ import random
 from dataclasses import dataclass
 
 from simulators.clock import Clock
-from simulators.network import Network, eu868
+from simulators.modems.lora_mac import (JOIN_NONCE_REPEATED, JOIN_OK, LoraMac, MacNvm, Session,
+                                        Timers, ceil_ms)
+from simulators.network import Network
+
+__all__ = ["Rak3172", "Nvm", "Session", "BOOT_DELAY_US", "FW_VERSION"]
 
 # Status words, RUI3 atcmd.c atcmd_err_tbl.
 OK = "OK"
@@ -47,13 +52,11 @@ FW_VERSION = "RUI_5.0.0_RAK3172-E"
 _CLI_BUFFER = 2048          # CLI_BUFFER_SIZE; the last byte holds the NUL
 _MAX_CMD_LEN = 32           # MAX_CMD_LEN, atcmd.h
 _BAND_EU868 = 4
-# Assumptions (not in the source): time from reset to the banner, and how long the radio
-# listens in an empty receive window (LoRaMac-node opens it for a few symbols).
+# Assumption (not in the source): time from reset to the banner.
 BOOT_DELAY_US = 500_000
 # Entering stop mode takes a moment: a byte that comes right behind AT+SLEEP's CR (its LF) is
 # still read normally and does not wake the module.
 _SLEEP_ENTRY_US = 1_000
-_RX_WINDOW_SYMBOLS = 8
 _ACK_TIMEOUT_US = (1_000_000, 3_000_000)   # LoRaWAN 1.0.x ACK_TIMEOUT 2 s +- 1 s
 _DIGITS = frozenset("0123456789")
 _HEXDIGITS = frozenset("0123456789abcdefABCDEF")
@@ -63,50 +66,21 @@ _STATUS_JOIN_FAIL = 7
 
 
 @dataclass
-class Nvm:
-    """What RUI3 keeps in flash: survives ATZ and power cuts."""
-    dev_eui: bytes
-    app_eui: bytes = bytes(8)
-    app_key: bytes = bytes(16)
+class Nvm(MacNvm):
+    """What RUI3 keeps in flash: survives ATZ and power cuts. The MAC's part (EUIs, AppKey,
+    DR, ADR, DevNonce, JoinNonce, receive delays) comes from MacNvm."""
     nwm: int = 1
     band: int = _BAND_EU868
     njm: int = 1
     cfm: int = 0
     retry: int = 0
-    dr: int = 0
-    adr: int = 1
     lpm: int = 0
     lpmlvl: int = 1
     echo: int = 0
-    jn1dl_ms: int = 5000
-    jn2dl_ms: int = 6000
-    rx1dl_ms: int = 1000
-    rx2dl_ms: int = 2000
-    dev_nonce: int = 0              # last DevNonce used (LoRaWAN 1.0.4 counter)
-    join_nonce: int | None = None   # JoinNonce of the last accepted join
     join_start: int = 0             # AT+JOIN=<start>:<auto>:<period>:<attempts>
     auto_join: int = 0
     join_period_s: int = 8
     join_attempts: int = 0
-
-
-@dataclass
-class Session:
-    dev_addr: int
-    join_nonce: int | None
-    fcnt_up: int = 0
-
-
-@dataclass
-class _Tx:
-    """One uplink in flight (retransmissions of a confirmed frame reuse its FCnt)."""
-    port: int | None
-    data: bytes
-    confirmed: bool
-    dr: int
-    fcnt: int
-    trials: int
-    trial: int = 1
 
 
 def _isdigits(s: str) -> bool:
@@ -127,10 +101,6 @@ def _split_params(s: str) -> list[str]:
     return parts
 
 
-def _ceil_ms(us: int) -> int:
-    return -(-us // 1000)
-
-
 class Rak3172:
     BAUDRATE = 115200
 
@@ -143,8 +113,10 @@ class Rak3172:
         self.nvm = Nvm(dev_eui=bytes(dev_eui))
         # Probability that the character which wakes the module from AT+SLEEP is misread.
         self.wake_corruption = 1.0
-        self.duty = eu868.DutyCycle(self.rng)   # regulatory: survives resets
-        self._events: list = []
+        # LoRaMac-node 4.7.0 under RUI3: LoRaWAN ACK_TIMEOUT, JoinNonce must change.
+        self.mac = LoraMac(clock, network, self.nvm, self.rng, ack_timeout_us=_ACK_TIMEOUT_US,
+                           check_join_nonce=True)
+        self._timers = Timers(clock)          # the CLI's own: boot, sleep
         self._commands = self._command_table()
         self._power_up_state()
         self._state = "ready" if booted else "off"
@@ -154,11 +126,28 @@ class Rak3172:
     # --- public model controls ---------------------------------------------------
     @property
     def joined(self) -> bool:
-        return self.session is not None
+        return self.mac.joined
 
     @property
     def busy(self) -> bool:
-        return self._busy is not None
+        return self.mac.busy is not None
+
+    @property
+    def session(self) -> Session | None:
+        return self.mac.session
+
+    @property
+    def dr(self) -> int:
+        """The current data rate (AT+DR sets the setting and this; ADR moves only this)."""
+        return self.mac.dr
+
+    @dr.setter
+    def dr(self, value: int) -> None:
+        self.mac.dr = value
+
+    @property
+    def duty(self):
+        return self.mac.duty
 
     def power_cut(self, off_us: int = 0) -> None:
         """Supply lost (and back after `off_us`): the session and everything pending are
@@ -186,17 +175,13 @@ class Rak3172:
     # --- life cycle --------------------------------------------------------------
     def _power_up_state(self) -> None:
         """RAM contents after a reset."""
-        self.session: Session | None = None
-        self.dr = self.nvm.dr
+        self.mac.reset()
         self.last_ack = False
-        self._busy: str | None = None        # "join" or "send" while the MAC is busy
         self._line = bytearray()
         self._special = 0                     # escape-sequence state of the CLI
         self._asleep = False
         self._asleep_from = 0
         self._wake_event = None
-        self._join_retry = 0
-        self._auto_join_event = None
         self._last_recv: tuple[int, bytes] = (0, b"")
 
     def _boot(self) -> None:
@@ -215,16 +200,11 @@ class Rak3172:
         self._boot()
 
     def _later(self, delay_us: int, fn, *args):
-        now = self.clock.now_us
-        self._events = [e for e in self._events if not e.cancelled and e.at_us >= now]
-        ev = self.clock.call_later(delay_us, fn, *args)
-        self._events.append(ev)
-        return ev
+        return self._timers.later(delay_us, fn, *args)
 
     def _cancel_all(self) -> None:
-        for ev in self._events:
-            ev.cancel()
-        self._events = []
+        self._timers.cancel_all()
+        self.mac.reset()
 
     # --- sleep -------------------------------------------------------------------
     def _sleep(self, ms: int | None) -> None:
@@ -543,80 +523,43 @@ class Rak3172:
         if len(vals) > 3:
             n.join_attempts = vals[3]
         if vals[0] == 0:                      # stop joining
-            self._cancel_auto_join()
-            self._join_retry = 0
+            self.mac.cancel_join_retry()
+            self.mac.join_retries = 0
             return OK
         if n.band != _BAND_EU868:
             return AT_UNSUPPORTED_BAND
         if n.njm == 0:                        # ABP: active at once (ABP keys are not modelled)
-            self.session = Session(dev_addr=0, join_nonce=None)
+            self.mac.session = Session(dev_addr=0, join_nonce=None)
             return OK
         return self._start_join()
 
     def _start_join(self) -> str:
-        self.session = None                   # NetworkActivation = NONE before the request
-        if self._busy:
+        self.mac.session = None               # NetworkActivation = NONE before the request
+        if self.mac.busy:
             return AT_BUSY_ERROR
-        channel, wait = self.duty.pick_channel(self.clock.now_us)
+        wait = self.mac.join(self.nvm.dr, self._join_done)
         if wait:
             self._schedule_join_retry()
-            self._out(f"Restricted_Wait_{_ceil_ms(wait)}_ms\r\n")
+            self._out(f"Restricted_Wait_{ceil_ms(wait)}_ms\r\n")
             return AT_BUSY_ERROR
-        self.nvm.dev_nonce = (self.nvm.dev_nonce + 1) & 0xFFFF   # persisted before use
-        dr = self.nvm.dr
-        toa = eu868.airtime_us(dr, eu868.JOIN_REQUEST_PHY_LEN)
-        self.duty.record(self.clock.now_us, channel, toa)
-        self._busy = "join"
-        self._later(toa, self._join_sent, self.nvm.dev_nonce, dr, self.clock.now_us)
         return OK
 
-    def _join_sent(self, dev_nonce: int, dr: int, t_start: int) -> None:
-        accept = self.network.join_request(self.nvm.dev_eui, self.nvm.app_eui, self.nvm.app_key,
-                                           dev_nonce, t_us=t_start)
-        if accept is None:
-            self._later(self.nvm.jn2dl_ms * 1000 + self._rx_window_us(eu868.RX2_DR),
-                        self._join_done, None, "+EVT:JOIN_FAILED_RX_TIMEOUT")
-            return
-        rx1 = self.nvm.jn1dl_ms * 1000 + eu868.airtime_us(dr, eu868.JOIN_ACCEPT_PHY_LEN,
-                                                           uplink=False)
-        if accept.join_nonce == self.nvm.join_nonce:
-            # LoRaMacCrypto rejects a JoinNonce equal to the stored one (1.0.x check).
-            self._later(rx1, self._join_done, None, f"+EVT:JOIN_FAILED_{_STATUS_JOIN_FAIL}")
-        else:
-            self._later(rx1, self._join_done, accept, "+EVT:JOINED")
-
-    def _join_done(self, accept, line: str) -> None:
-        self._busy = None
-        if accept is not None:
-            self.session = Session(dev_addr=accept.dev_addr, join_nonce=accept.join_nonce)
-            self.nvm.join_nonce = accept.join_nonce
-            self.dr = self.nvm.dr
-            self._join_retry = 0
-            self._cancel_auto_join()
+    def _join_done(self, accept, why: str) -> None:
+        if why == JOIN_OK:
+            self.mac.join_retries = 0
+            self.mac.cancel_join_retry()
+            line = "+EVT:JOINED"
         else:
             self._schedule_join_retry()
+            line = (f"+EVT:JOIN_FAILED_{_STATUS_JOIN_FAIL}" if why == JOIN_NONCE_REPEATED
+                    else "+EVT:JOIN_FAILED_RX_TIMEOUT")
         self._out(line + "\r\n")
 
     def _schedule_join_retry(self) -> None:
         # service_lora.c: a failure line per attempt, then retry after the period while
         # attempts remain.
-        self._cancel_auto_join()
-        self._join_retry += 1
-        if self._join_retry > self.nvm.join_attempts:
-            self._join_retry = 0
-        else:
-            self._auto_join_event = self._later(self.nvm.join_period_s * 1_000_000,
-                                                self._start_join)
-
-    def _cancel_auto_join(self) -> None:
-        if self._auto_join_event is not None:
-            self._auto_join_event.cancel()
-            self._auto_join_event = None
-
-    @staticmethod
-    def _rx_window_us(dr: int) -> int:
-        sf, bw = eu868.DATA_RATES[dr]
-        return _RX_WINDOW_SYMBOLS * (2 ** sf) * 1_000_000 // bw
+        self.mac.retry_join_later(self.nvm.join_period_s * 1_000_000, self.nvm.join_attempts,
+                                  self._start_join)
 
     # --- send (At_Send, service_lora_send) ---------------------------------------------
     def _send_cmd(self, name, args):
@@ -636,59 +579,23 @@ class Rak3172:
         return self._send(port, bytes.fromhex(hex_s))
 
     def _send(self, port: int, data: bytes) -> str:
-        if self.session is None:
+        if not self.mac.joined:
             return AT_NO_NETWORK_JOINED
-        if self._busy:
+        if self.mac.busy:
             return AT_BUSY_ERROR
-        dr = self.dr
-        too_big = len(data) > eu868.max_payload(dr)
+        too_big = len(data) > self.mac.max_payload()
         if too_big:
             # "if invalid, still send null packet": unconfirmed, no FPort, no payload.
-            tx = _Tx(None, b"", False, dr, self.session.fcnt_up, trials=1)
+            wait = self.mac.uplink(None, b"", False, 1, self._uplink_done)
         else:
-            tx = _Tx(port, data, bool(self.nvm.cfm), dr, self.session.fcnt_up,
-                     trials=self.nvm.retry + 1 if self.nvm.cfm else 1)
-        channel, wait = self.duty.pick_channel(self.clock.now_us)
+            wait = self.mac.uplink(port, data, bool(self.nvm.cfm), self.nvm.retry + 1,
+                                   self._uplink_done)
         if wait:
-            self._out(f"Restricted_Wait_{_ceil_ms(wait)}_ms\r\n")
+            self._out(f"Restricted_Wait_{ceil_ms(wait)}_ms\r\n")
             return AT_BUSY_ERROR
-        self.session.fcnt_up += 1
-        self._busy = "send"
-        self._transmit(tx, channel)
         return AT_PARAM_ERROR if too_big else OK
 
-    def _transmit(self, tx: _Tx, channel: int) -> None:
-        toa = eu868.airtime_us(tx.dr, eu868.phy_len_uplink(len(tx.data)))
-        self.duty.record(self.clock.now_us, channel, toa)
-        self._later(toa, self._uplink_sent, tx, self.clock.now_us, toa, channel)
-
-    def _uplink_sent(self, tx: _Tx, t_start: int, toa: int, channel: int) -> None:
-        delivery = self.network.uplink(self.nvm.dev_eui, tx.port, tx.data, tx.confirmed, tx.dr,
-                                       tx.fcnt, t_start, toa, channel)
-        answered = delivery.received and (delivery.downlink is not None
-                                          or tx.confirmed and delivery.ack)
-        if answered:
-            dl = delivery.downlink
-            dl_len = eu868.phy_len_uplink(len(dl[1]) if dl else 0)
-            at = self.nvm.rx1dl_ms * 1000 + eu868.airtime_us(tx.dr, dl_len, uplink=False)
-            self._later(at, self._uplink_done, tx, delivery)
-            return
-        rx2_end = self.nvm.rx2dl_ms * 1000 + self._rx_window_us(eu868.RX2_DR)
-        if tx.confirmed and tx.trial < tx.trials:
-            self._later(rx2_end + self.rng.randrange(*_ACK_TIMEOUT_US), self._retransmit, tx)
-        else:
-            self._later(rx2_end, self._uplink_done, tx, None)
-
-    def _retransmit(self, tx: _Tx) -> None:
-        channel, wait = self.duty.pick_channel(self.clock.now_us)
-        if wait:                              # the MAC holds the retry until the band is free
-            self._later(wait, self._retransmit, tx)
-            return
-        tx.trial += 1
-        self._transmit(tx, channel)
-
-    def _uplink_done(self, tx: _Tx, delivery) -> None:
-        self._busy = None
+    def _uplink_done(self, tx, delivery) -> None:
         acked = delivery is not None and delivery.ack
         if tx.confirmed:
             self.last_ack = acked
