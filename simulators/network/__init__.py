@@ -193,6 +193,7 @@ class PhyRecord:
     app_key: bytes | None = None            # join frames only
     join_eui: bytes | None = None
     dev_nonce: int | None = None
+    dr: int | None = None
 
 
 @dataclass
@@ -281,7 +282,7 @@ class Network:
                               airtime_us=airtime_us or 0, channel_hz=channel_hz)
         log = self._log(attempt, PhyRecord(t_us or 0, True, "JoinRequest", eui, phy,
                                            airtime_us or 0, app_key=key, join_eui=join_eui_b,
-                                           dev_nonce=dev_nonce))
+                                           dev_nonce=dev_nonce, dr=dr))
         reason = ""
         if not self.available:
             reason = "network unavailable"
@@ -354,7 +355,7 @@ class Network:
                                          adr, adr_ack_req)
         self._log(rec, PhyRecord(t_us, True, lorawan.MTYPE_NAMES[
             lorawan.CONFIRMED_UP if confirmed else lorawan.UNCONFIRMED_UP], eui, rec.phy,
-            airtime_us, fcnt=fcnt, port=port, payload=rec.payload, session=session))
+            airtime_us, fcnt=fcnt, port=port, payload=rec.payload, session=session, dr=dr))
         dev.tx_power_index = txp
         if dev.pending_adr and dev.pending_adr[0] == dr:
             dev.pending_adr = None
@@ -591,7 +592,7 @@ class Network:
             snr = radio.reported_snr(true_snr)
             if not radio.demodulates(true_snr, sf):
                 lost = "link budget"
-        entry.t_us, entry.airtime_us = t, dl.airtime_us
+        entry.t_us, entry.airtime_us, entry.dr = t, dl.airtime_us, dr
         if lost:
             dl.delivered, dl.reason = False, lost
             entry.received, entry.reason = False, lost
@@ -616,8 +617,8 @@ class Network:
 def phy_log_line(rec: PhyRecord) -> dict:
     """One JSON line of the PHY log."""
     line = {"t_us": rec.t_us, "direction": "up" if rec.uplink else "down", "type": rec.kind,
-            "dev_eui": rec.dev_eui, "phy": rec.phy.hex(), "airtime_us": rec.airtime_us,
-            "received": rec.received}
+            "dev_eui": rec.dev_eui, "phy": rec.phy.hex(), "dr": rec.dr,
+            "airtime_us": rec.airtime_us, "received": rec.received}
     if rec.reason:
         line["reason"] = rec.reason
     if rec.kind in ("JoinRequest", "JoinAccept"):
