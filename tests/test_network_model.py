@@ -226,14 +226,16 @@ def test_a_fleet_fed_node_by_node_gets_the_same_collisions_as_in_time_order():
 
 
 # --- ADR -----------------------------------------------------------------------------------
-def adr_walk(path_loss_db, n=12):
-    """A device that applies every LinkADRReq: the (dr, tx_power_index) it ends at."""
+def adr_walk(path_loss_db, n=12, report_power=True):
+    """A device that applies every LinkADRReq: the (dr, tx_power_index) it ends at. With
+    `report_power` False its modem does not tell the network its TX power."""
     net = Network(seed=1)
     net.place(eui(1), path_loss_db=path_loss_db, shadowing_db=0)
     join(net, eui(1))
     dr, txp, asked = 0, 0, []
     for i in range(n):
-        d = send(net, eui(1), i, (i + 1) * 10 * MIN, dr=dr, adr=True, tx_power_index=txp)
+        kw = {"tx_power_index": txp} if report_power else {}
+        d = send(net, eui(1), i, (i + 1) * 10 * MIN, dr=dr, adr=True, **kw)
         assert d.received
         if d.adr:
             asked.append(d.adr)
@@ -248,6 +250,8 @@ def test_adr_raises_the_data_rate_then_lowers_the_power_of_a_strong_device():
     # Margin at DR0: 10 (reported SNR) + 20 - 10 = 20 dB, 6 steps: DR5 and one power step.
     assert asked[0] == (5, 1, 0x0007)
     assert (dr, txp) == (5, radio.MAX_TX_POWER_INDEX)
+    # A modem that does not report its power: the network takes the new DR as the answer.
+    assert adr_walk(110, report_power=False)[:2] == (5, radio.MAX_TX_POWER_INDEX)
 
 
 def test_adr_leaves_a_weak_device_at_its_data_rate():

@@ -356,9 +356,6 @@ class Network:
         self._log(rec, PhyRecord(t_us, True, lorawan.MTYPE_NAMES[
             lorawan.CONFIRMED_UP if confirmed else lorawan.UNCONFIRMED_UP], eui, rec.phy,
             airtime_us, fcnt=fcnt, port=port, payload=rec.payload, session=session, dr=dr))
-        dev.tx_power_index = txp
-        if dev.pending_adr and dev.pending_adr[0] == dr:
-            dev.pending_adr = None
         if not self.available:
             return self._drop(rec, "network unavailable")
         reason, _, _ = self._hear(dev, rec, dr, channel_hz, t_us, airtime_us, txp)
@@ -369,6 +366,11 @@ class Network:
         status, fcnt32 = self._check_fcnt(dev, session, rec.phy)
         if status in ("frame counter replay", "MIC mismatch"):
             return self._drop(rec, status)
+        # What the server learns from a frame it received: the device's TX power, and
+        # whether it took the last LinkADRReq.
+        dev.tx_power_index = txp
+        if dev.pending_adr and dev.pending_adr[0] == dr:
+            dev.pending_adr = None
         mac = self._read_fopts(dev, rec, dr)
         if rec.snr is not None:
             dev.history.add(fcnt32, rec.snr, txp)
