@@ -199,6 +199,16 @@ def test_payload_over_the_guide_s_limit_is_refused_before_anything_goes_on_air(t
     assert term.ask("mac tx uncnf 1 " + "00" * 223) == b"invalid_data_len\r\n"  # 222 at SF7
 
 
+def test_mac_answers_that_leave_no_room_go_alone_and_the_data_is_refused(term):
+    term.join(dr=5)
+    term.modem.mac.pending_fopts = b"\x03\x07"         # a LinkADRAns waiting for an uplink
+    assert term.tx("mac tx uncnf 1 " + "00" * 222) == (b"ok\r\n", b"invalid_data_len\r\n")
+    (up,) = term.net.uplinks + term.net.lost
+    assert (up.port, up.payload, up.fopts) == (None, b"", b"\x03\x07")
+    term.run(100)
+    assert term.tx("mac tx uncnf 1 " + "00" * 222)[1] == b"mac_tx_ok\r\n"
+
+
 def test_confirmed_tx_is_acked_or_ends_in_mac_err_after_retx_plus_one_tries(term):
     term.join(dr=5)
     assert term.tx("mac tx cnf 3 AB") == (b"ok\r\n", b"mac_tx_ok\r\n")

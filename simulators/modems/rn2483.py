@@ -38,7 +38,8 @@ plus what the RN2483 does its own way:
 - RAM and EEPROM are two copies: `mac set` changes RAM, `mac save` copies it to EEPROM,
   a reset or power cut loads EEPROM back. The session (joined) is RAM: after a reset the
   module is not joined until `mac join` (ABP resumes the saved DevAddr, keys and counters);
-  a counter not saved restarts from the EEPROM value. The duty-cycle timers are RAM too.
+  a counter not saved restarts from the EEPROM value (reference §3.2). The duty-cycle
+  timers are RAM too: nothing in the guide saves them, so a reset restarts them.
 - the per-channel duty cycle replaces the core's per-sub-band one (`ChannelDuty`).
 - `mac get status` is the 32-bit word of firmware >= 1.0.3 (bits 0-3 MAC state, 4 joined,
   5 automatic reply, 6 ADR, 7 silent, 8 MAC paused, 17 rejoin needed), as the rn2xx3
@@ -46,7 +47,10 @@ plus what the RN2483 does its own way:
 Deviations and assumptions, each marked where it is used: the 1.0.x firmware speaks
 LoRaWAN 1.0.2, whose DevNonce is random; the model counts it up instead (the core's rule,
 which the shared network's LoRaWAN 1.0.4 join server insists on) and keeps it in EEPROM.
-Boot and EEPROM-write times are not in the guide. `mac reset`, `mac pause` durations,
+Boot and EEPROM-write times are not in the guide. When MAC answers waiting for the next
+uplink (a LinkADRAns in FOpts) leave no room for the data, the module answers `ok`, sends
+them in an empty frame and then `invalid_data_len` (the guide lists that second reply but
+not when it comes). `mac reset`, `mac pause` durations,
 radio commands other than a few `radio get`s, multicast and class C are not modelled:
 they answer `invalid_param`.
 """
