@@ -91,11 +91,12 @@ class SimNode:
         # under (e.g. valgrind), and observer(op, args, t0_us, t1_us) after each request.
         self.launcher: list[str] = []
         self.observer = None
-        # Fleet runs (simulators/fleet): `spawner` starts each wake's interpreter instead
-        # of a new `micropython` process (a fork server: still a fresh process and VM per
-        # wake); `batched` speaks the batched wire (node_runtime/_simbatch.py); `rom`
-        # is a folder of the compiled firmware mounted read-only at /rom (ROMFS).
-        self.spawner = None
+        # Fleet runs (simulators/fleet): `runner` runs the wake instead of a new
+        # `micropython` process (runner.run_wake(node, env, console_path) -> _WakeEnd,
+        # serving the node with node._serve); `batched` speaks the batched wire
+        # (node_runtime/_simbatch.py); `rom` is a folder of the compiled firmware that
+        # the board mounts read-only at /rom (ROMFS).
+        self.runner = None
         self.batched = False
         self.rom: Path | None = None
         self._wdt_timeout_us: int | None = None
@@ -185,6 +186,15 @@ class SimNode:
         self.wake_pins = {}            # re-armed by the firmware on each wake
         marks = {p: len(getattr(m, "measurements", ())) for p, m in self.parts.items()}
         console_path = self.workdir / "wake.log"
+        if self.runner is not None:
+            env = {"SIM_FLASH": str(self.flash.path)}
+            if self.rom is not None:
+                env["SIM_ROM"] = str(self.rom)
+            try:
+                end = self.runner.run_wake(self, env, console_path)
+            finally:
+                self.flash.cut_at_op = None
+            return self._finish_wake(index, start, end, marks)
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         env = dict(os.environ, MICROPYPATH=str(RUNTIME), SIM_RX_FD=str(rep_r),
@@ -194,16 +204,11 @@ class SimNode:
         if self.rom is not None:
             env["SIM_ROM"] = str(self.rom)
         with open(console_path, "wb") as console:
-            if self.spawner is not None:
-                proc = self.spawner.spawn(["micropython", "-X", f"heapsize={self.heapsize}",
-                                           str(RUNTIME / "sim_boot.py")],
-                                          env, (rep_r, req_w), console.fileno(), self.workdir)
-            else:
-                proc = subprocess.Popen(
-                    [*self.launcher, micropython_binary(), "-X", f"heapsize={self.heapsize}",
-                     str(RUNTIME / "sim_boot.py")],
-                    stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
-                    pass_fds=(rep_r, req_w), env=env, cwd=self.workdir)
+            proc = subprocess.Popen(
+                [*self.launcher, micropython_binary(), "-X", f"heapsize={self.heapsize}",
+                 str(RUNTIME / "sim_boot.py")],
+                stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+                pass_fds=(rep_r, req_w), env=env, cwd=self.workdir)
         os.close(rep_r)
         os.close(req_w)
         requests = os.fdopen(req_r, "rb")
@@ -220,6 +225,10 @@ class SimNode:
             except BrokenPipeError:
                 pass
             self.flash.cut_at_op = None
+        return self._finish_wake(index, start, end, marks)
+
+    def _finish_wake(self, index: int, start: int, end: _WakeEnd, marks: dict) -> WakeResult:
+        console_path = self.workdir / "wake.log"
         console_text = console_path.read_text(errors="replace")
         with open(self.workdir / "console.log", "a") as log:   # the whole serial console
             log.write(console_text)

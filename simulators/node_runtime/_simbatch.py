@@ -11,6 +11,11 @@
 #   - "uart_any" repeats the last answer for that UART (bytes only arrive by events).
 # The simulator applies kept requests in order before the one that needs the answer,
 # so each takes effect at the same virtual instant as on the plain wire.
+#
+# In a warm interpreter (sim_warm.py: many wakes in one process) the simulator ends a
+# wake by answering {"end": how}; from then on every request raises WakeOver, which no
+# `except Exception` of the firmware catches, so nothing after the end reaches the
+# simulator, as nothing runs on a board after deep sleep.
 import json
 
 _FAR = 1 << 62
@@ -26,6 +31,11 @@ _slept = 0                # µs of kept sleeps
 _kept = []
 _any = {}
 _epoch = None             # Clock.epoch_s when it is a whole number (then rtc is exact here)
+_over = False
+
+
+class WakeOver(BaseException):
+    """The simulator ended this wake (deep sleep, reset, watchdog, power cut)."""
 
 
 def bind(rx, tx, err):
@@ -45,8 +55,16 @@ def _send(req):
     _tx.write(line.encode() + b"\n")
 
 
+def _ended():
+    global _over
+    _over = True
+    raise WakeOver()
+
+
 def call(*req):
     global _now, _horizon, _slept, _epoch
+    if _over:
+        raise WakeOver()
     op = req[0]
     t = _now + _slept
     if t < _horizon:
@@ -74,7 +92,10 @@ def call(*req):
         # The simulator closed the wire: this process is being powered off.
         while True:
             _rx.readline()
-    value, _now, h = json.loads(line)
+    reply = json.loads(line)
+    if isinstance(reply, dict):
+        _ended()
+    value, _now, h = reply
     _horizon = _FAR if h is None else h
     _slept = 0
     _any.clear()
@@ -92,9 +113,12 @@ def call(*req):
 
 
 def call_no_reply(*req):
-    # For requests after which the board stops running (deep sleep, reset).
+    # For requests after which the board stops running (deep sleep, reset): a process of
+    # its own is killed; a warm interpreter gets the end of the wake.
+    if _over:
+        raise WakeOver()
     _send(req)
-    while True:
-        if not _rx.readline():
-            while True:
-                pass
+    if not _rx.readline():
+        while True:
+            pass
+    _ended()
