@@ -14,7 +14,7 @@ from host_tools import boards
 from simulators.clock import Clock
 from simulators.interpreter import FIRMWARE, run_script
 from simulators.modems.faults import ModemFaults
-from simulators.network import Network
+from simulators.network import Network, eu868
 from simulators.node import SimNode
 
 BOARD = "pico-rn2483"
@@ -462,6 +462,28 @@ def test_no_second_reply_is_a_timeout_and_a_refused_key_is_never_named(tmp_path)
     assert out[0] == "('error', 'timeout', 'no result to mac tx uncnf')"
     assert out[1] == "('error', 'refused', 'mac set appkey: invalid_param')"
     assert key not in "".join(out)
+
+
+@pytest.mark.parametrize("reply, expected", [
+    (b"busy", "('error', 'busy', 'mac tx uncnf')"),
+    (b"not_joined", "('error', 'not joined', 'mac tx uncnf')"),
+    (b"silent", "('error', 'refused', 'mac tx uncnf: silent')"),
+    (b"invalid_data_len", "('error', 'too big', 'mac tx uncnf')"),
+    # Nothing of this wake blocks the channels: one frame like this one, 303 x its airtime.
+    (b"no_free_ch", "('error', 'duty cycle', 'mac tx uncnf', %d)"
+     % -(-eu868.airtime_us(0, 13 + 20) * 303 // 1000)),
+])
+def test_immediate_refusals_of_mac_tx_become_the_shared_reasons(tmp_path, reply, expected):
+    script = {"mac get dr": b"0\r\n", "mac get upctr": b"3\r\n", "mac get ch dcycle 0": b"302\r\n",
+              "mac tx uncnf 2 " + "00" * 20: reply + b"\r\n"}
+    out = run_fake(tmp_path, script, """
+        try:
+            m.send(2, bytes(20))
+        except ModemError as e:
+            r = ("error", REASONS[e.reason], e.detail) + ((e.wait_ms,) if e.wait_ms else ())
+        print(r)
+    """)
+    assert out == [expected]
 
 
 def test_a_paused_mac_is_resumed_and_the_command_repeated(tmp_path):
