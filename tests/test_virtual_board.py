@@ -1,0 +1,198 @@
+"""The virtual board (`nodectl board`) as the real mpremote and a terminal see it:
+MicroPython's REPL protocols on a pty, the real interpreter behind them, the littlefs
+flash image as its filesystem (docs/virtual-board.md)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import serial
+
+from simulators.board.launch import BoardProcess
+from simulators.board.repl import Exec, Repl, SoftReset, continue_with_input
+
+MPREMOTE = str(Path(sys.executable).parent / "mpremote")
+
+
+def mpremote(port: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([MPREMOTE, "connect", port, *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+    with BoardProcess("climate", tmp_path_factory.mktemp("board")) as b:
+        yield b
+
+
+# --- through mpremote -------------------------------------------------------------------
+
+def test_mpremote_exec_prints_what_the_board_prints(board):
+    r = mpremote(board.port, "exec", "print(1)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "1\n"
+
+
+def test_an_exception_comes_back_as_the_board_reports_it(board):
+    r = mpremote(board.port, "exec", "1/0")
+    assert r.returncode == 1
+    assert r.stdout.splitlines()[-3:] == ["Traceback (most recent call last):",
+                                          '  File "<stdin>", line 1, in <module>',
+                                          "ZeroDivisionError: divide by zero"]
+
+
+def test_fs_cp_writes_into_the_flash_image(board, tmp_path):
+    src = tmp_path / "notes.txt"
+    src.write_bytes(b"city sensor node\n" * 100)
+    r = mpremote(board.port, "fs", "cp", str(src), ":notes.txt", "+", "fs", "ls")
+    assert r.returncode == 0, r.stderr
+    assert "notes.txt" in r.stdout
+    assert board.files()["notes.txt"] == src.read_bytes()
+    r = mpremote(board.port, "exec", "import os; print(os.listdir())")
+    assert "'notes.txt'" in r.stdout
+
+
+def test_raw_paste_carries_a_script_many_windows_long(board, tmp_path):
+    # ~20 KB: about 160 raw-paste windows of 128 bytes, each acknowledged with \x01.
+    script = tmp_path / "long.py"
+    blob = "".join(chr(33 + (i * 7919) % 90) for i in range(12000)).replace("\\", "/")
+    lines = ["t = 0"] + [f"t += {i * 7919 % 10007}" for i in range(600)]
+    lines.append(f"blob = {blob!r}")
+    lines.append("print(t, len(blob), sum(blob.encode()))")
+    script.write_text("\n".join(lines) + "\n")
+    start = len(board.console())
+    r = mpremote(board.port, "run", str(script))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [str(sum(i * 7919 % 10007 for i in range(600))), "12000",
+                                str(sum(blob.encode()))]
+    sent = board.console()[start:]
+    assert b"R\x01\x80\x00\x01" in sent            # raw-paste accepted, window 128
+    assert sent.count(b"\x01") >= len(script.read_bytes()) // 128
+
+
+def test_soft_reset_clears_the_interpreter_and_resume_keeps_it(board):
+    assert mpremote(board.port, "exec", "kept = 42").returncode == 0
+    r = mpremote(board.port, "resume", "exec", "print(kept)")
+    assert r.stdout.strip() == "42"
+    r = mpremote(board.port, "soft-reset", "+", "resume", "exec", "print('kept' in globals())")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
+    assert b"MPY: soft reboot\r\n" in board.console()
+
+
+def test_time_passes_at_the_repl_with_the_wall_clock(board):
+    r = mpremote(board.port, "resume", "exec", "import time; print(time.ticks_ms())")
+    t0 = int(r.stdout)
+    time.sleep(0.5)
+    r = mpremote(board.port, "resume", "exec", "import time; print(time.ticks_ms())")
+    assert int(r.stdout) - t0 >= 500
+
+
+# --- the console as a terminal sees it ------------------------------------------------
+
+def _read_until(ser: serial.Serial, needle: bytes, timeout: float = 20) -> bytes:
+    data = b""
+    deadline = time.monotonic() + timeout
+    while needle not in data:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{needle!r} did not come; got {data[-500:]!r}")
+        data += ser.read(ser.in_waiting or 1)
+    return data
+
+
+def test_ctrl_c_interrupts_main_py_into_the_repl(tmp_path):
+    with BoardProcess("climate", tmp_path) as board:
+        main = tmp_path / "main.py"
+        main.write_text("import time\nn = 0\nwhile True:\n    n += 1\n    print('tick', n)\n"
+                        "    time.sleep(0.2)\n")
+        assert mpremote(board.port, "fs", "cp", str(main), ":main.py").returncode == 0
+        with serial.Serial(board.port, 115200, timeout=0.2) as ser:
+            ser.write(b"\x04")                  # friendly REPL: soft reset, main.py runs
+            _read_until(ser, b"tick 2")
+            ser.write(b"\x03")
+            out = _read_until(ser, b">>> ")
+            assert b"KeyboardInterrupt: \r\n" in out
+            assert b'File "main.py"' in out
+            assert b"MicroPython" in out and b"(virtual) with RP2040" in out
+            ser.write(b"print(n * 10)\r")        # main.py's globals are the REPL's
+            out = _read_until(ser, b">>> ")
+            assert b"\r\n" in out
+            n = int(out.split(b"print(n * 10)\r\n")[1].split(b"\r\n")[0])
+            assert n >= 20 and n % 10 == 0
+
+
+def test_a_sleeping_board_comes_up_at_the_repl_when_the_console_speaks(tmp_path):
+    with BoardProcess("climate", tmp_path) as board:
+        main = tmp_path / "main.py"
+        main.write_text("import machine\nprint('to sleep')\nmachine.deepsleep(3600000)\n")
+        assert mpremote(board.port, "fs", "cp", str(main), ":main.py").returncode == 0
+        start = len(board.console())
+        assert mpremote(board.port, "reset").returncode == 0
+        board.wait_console(b"to sleep", start=start)
+        deadline = time.monotonic() + 10
+        while not any(e["event"] == "sleep" for e in board.events):
+            assert time.monotonic() < deadline, board.events
+            time.sleep(0.05)
+        r = mpremote(board.port, "exec", "import machine; print(machine.reset_cause())")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "2"          # HARD_RESET: the RESET press it stands for
+        assert not any(e["event"] == "boot" and e["cause"] == "deepsleep" for e in board.events)
+
+
+def test_board_stops_cleanly_and_closes_its_port(tmp_path):
+    board = BoardProcess("climate", tmp_path)
+    assert board.alive
+    assert board.stop() == 0
+    assert not os.path.exists(board.port)
+    assert board.events[-1]["event"] == "off"
+
+
+# --- the REPL's protocol, byte for byte (pyexec.c) -------------------------------------
+
+def test_raw_paste_answers_and_flow_control_follow_pyexec():
+    repl = Repl("MicroPython test; board with MCU")
+    repl.raw = True
+    out, action, _ = repl.feed(b"\x05A\x01")
+    assert (out, action) == (b"R\x01\x80\x00\x01", None)
+    out, action, _ = repl.feed(b"x" * 127)
+    assert out == b""
+    out, action, _ = repl.feed(b"y")                  # the 128th byte frees a window
+    assert out == b"\x01"
+    out, action, rest = repl.feed(b"\x04more")
+    assert out == b"\x04" and action == Exec(b"x" * 127 + b"y", "exec") and rest == b"more"
+    out, action = repl.done("Traceback...\nNameError: x\n", False)
+    assert out == b"\x04Traceback...\r\nNameError: x\r\n\x04>" and action is None
+
+
+def test_raw_repl_ok_exec_and_empty_soft_reset():
+    repl = Repl("MicroPython test; board with MCU")
+    out, action, _ = repl.feed(b"\r\x01")
+    assert out == b"\r\n>>> \r\nraw REPL; CTRL-B to exit\r\n>"
+    out, action, _ = repl.feed(b"print(1)\x04")
+    assert out == b"OK" and action == Exec(b"print(1)", "exec")
+    out, _ = repl.done(None, False)
+    assert out == b"\x04\x04>"
+    out, action, _ = repl.feed(b"\x04")
+    assert out == b"OK\r\n" and isinstance(action, SoftReset)
+
+
+def test_friendly_repl_continues_a_block_with_auto_indent():
+    repl = Repl("MicroPython test; board with MCU")
+    repl.begin()
+    out, action, _ = repl.feed(b"for i in range(2):\r")
+    assert out.endswith(b"\r\n...     ") and action is None
+    out, action, _ = repl.feed(b"print(i)\r")
+    assert out.endswith(b"\r\n...     ")
+    out, action, _ = repl.feed(b"\b\b\b\b\r")        # back over the indent: the block ends
+    assert action == Exec(b"for i in range(2):\n    print(i)\n", "single")
+
+
+@pytest.mark.parametrize("text, more", [
+    ("x = 1", False), ("if x:", True), ("if x:\n    y()\n", False), ("f(1,", True),
+    ('s = """a', True), ("x = 1 + \\", True), ("iffy = 2", False), ("@dec", True)])
+def test_continuation_follows_mp_repl_continue_with_input(text, more):
+    assert continue_with_input(text) is more
