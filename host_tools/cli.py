@@ -94,6 +94,68 @@ def cmd_decode(args) -> int:
     return 0
 
 
+def cmd_board(args) -> int:
+    from simulators.board.board import VirtualBoard
+    board = VirtualBoard(kind=args.kind, board=args.board, modem=args.modem,
+                         workdir=Path(args.dir), speed=args.speed, seed=args.seed,
+                         fresh=args.fresh, on_event=_board_events(args.json))
+    if args.json:
+        print(json.dumps({"event": "ready", "port": board.port.path, "kind": args.kind,
+                          "board": board.board_name, "modem": board.board["modem"]["type"],
+                          "flash": str(board.node.flash.path), "speed": args.speed}), flush=True)
+    else:
+        print(board.port.path, flush=True)
+        print(f"virtual {args.kind} board {board.board_name} on {board.port.path}: flash "
+              f"{board.node.flash.path}, {args.speed:g}x real time; Ctrl-C stops it",
+              file=sys.stderr, flush=True)
+    board.run()
+    return 0
+
+
+def _board_events(as_json: bool):
+    def note(event, **fields):
+        if as_json:
+            print(json.dumps({"event": event, **fields}), flush=True)
+        elif event != "off":
+            detail = " ".join(f"{k}={v}" for k, v in fields.items())
+            print(f"board: {event} {detail}".rstrip(), file=sys.stderr, flush=True)
+    return note
+
+
+def cmd_flash(args) -> int:
+    from host_tools.flash import FlashError, flash_board
+    try:
+        report = flash_board(args.port, kind=args.kind, board=args.board, modem=args.modem,
+                             progress=_progress_bar() if sys.stderr.isatty() else None,
+                             reset=not args.no_reset)
+    except FlashError as e:
+        raise CliError(str(e)) from None
+    if args.json:
+        print(report.to_json())
+        return 0
+    where = (f"firmware {report.firmware} build {report.build}, board {report.board}, "
+             f"kind {report.kind}, on {report.port}")
+    after = "board reset" if report.reset else "board left at the REPL (not reset)"
+    if not report.copied and not report.removed:
+        print(f"nothing to copy: the {report.unchanged} files on the board already match "
+              f"(sha256 checked on the board); {after}\n{where}")
+    else:
+        print(f"copied {len(report.copied)} files ({report.bytes_copied / 1024:.1f} KiB), "
+              f"removed {len(report.removed)}, {report.unchanged} unchanged; verified on the "
+              f"board (sha256); {after}\n{where}")
+    return 0
+
+
+def _progress_bar():
+    def show(done: int, total: int, path: str) -> None:
+        width = 24
+        filled = width * done // max(total, 1)
+        end = "\n" if done >= total else ""
+        print(f"\r[{'#' * filled}{'-' * (width - filled)}] {100 * done // max(total, 1):3d}% "
+              f"{path[:40]:<40}", end=end, file=sys.stderr, flush=True)
+    return show
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nodectl", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -136,6 +198,54 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--state", help="decoder state file (JSON): rejects replays, marks repeated "
                    "readings as duplicate and reports skipped ones as lost, across runs")
     d.set_defaults(func=cmd_decode)
+
+    b = sub.add_parser("board", help="start a virtual board whose USB serial is a pseudo-terminal",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Start a simulated node that behaves like MicroPython on a board "
+                       "over a pseudo-terminal: it runs main.py after a reset, Ctrl-C interrupts it, "
+                       "and it serves the raw REPL, so mpremote and nodectl flash work against it. "
+                       "Prints the pty path on its first line; runs until interrupted.",
+                       epilog="example:\n  nodectl board --kind climate > port.txt &\n"
+                       "  mpremote connect $(head -1 port.txt) exec 'print(1)'\n"
+                       "  nodectl flash --port $(head -1 port.txt) --kind climate\n"
+                       "(docs/virtual-board.md)")
+    b.add_argument("--kind", default="climate", choices=sim_kinds.available(),
+                   help="node kind: its parts are wired to the board (default climate)")
+    b.add_argument("--board", default=None,
+                   help=f"board file name (default: the kind's usual board; known: {', '.join(boards.available())})")
+    b.add_argument("--modem", default=None, choices=sorted(boards.MODEMS),
+                   help="LoRaWAN modem on the board's modem UART (default: the board file's)")
+    b.add_argument("--dir", default="board-out",
+                   help="folder of the board's flash image and console log; the image is kept "
+                   "between runs (default board-out)")
+    b.add_argument("--fresh", action="store_true", help="start with an erased flash")
+    b.add_argument("--speed", type=float, default=1.0,
+                   help="virtual seconds per wall second (default 1: real time)")
+    b.add_argument("--seed", type=int, default=1, help="seed of the environment and radio (default 1)")
+    b.add_argument("--json", action="store_true",
+                   help="first line a JSON object with the port; then one JSON line per board event")
+    b.set_defaults(func=cmd_board)
+
+    f = sub.add_parser("flash", help="put the firmware on a board, copying only what changed",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Compile the firmware with mpy-cross, compare it with the files "
+                       "on the board by sha256 computed on the board, copy what differs, write "
+                       "board.json and manifest.json, verify and reset. Works over any serial port "
+                       "mpremote can use, and on a virtual board.",
+                       epilog="examples:\n  nodectl flash --port /dev/ttyACM0 --kind climate\n"
+                       "  nodectl flash --port /dev/pts/4 --kind soil --board pico-rak3172-soil --json\n"
+                       "(docs/flashing.md)")
+    f.add_argument("--port", required=True, help="the board's serial port (e.g. /dev/ttyACM0)")
+    f.add_argument("--kind", required=True, choices=sim_kinds.available(), help="node kind")
+    f.add_argument("--board", default=None,
+                   help=f"board file written as /board.json (default: the kind's usual board; known: "
+                   f"{', '.join(boards.available())})")
+    f.add_argument("--modem", default=None, choices=sorted(boards.MODEMS),
+                   help="the board carries this modem instead of its board file's")
+    f.add_argument("--no-reset", action="store_true",
+                   help="leave the board at the REPL instead of resetting it into the new firmware")
+    f.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    f.set_defaults(func=cmd_flash)
     return p
 
 
