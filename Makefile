@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 LORA_CHECK := tools/lora-packet-check
 NPM_STAMP  := $(LORA_CHECK)/node_modules/.installed
 
-.PHONY: setup sim test test-slow fuzz clean
+.PHONY: setup sim test test-slow fuzz bench clean
 
 setup: $(STAMP) $(NPM_STAMP)
 
@@ -34,6 +34,11 @@ test-slow: setup
 # Every fuzz target with at least 100,000 inputs (a quick version runs in `make test`).
 fuzz: setup
 	FUZZ_EXAMPLES=100000 $(BIN)/pytest -q -p no:randomly tests/fuzz
+
+# The benchmarks (docs/benchmarks.md): writes bench/results.json and bench/results.md.
+# Not part of `make test`; about 10-15 minutes on 2 cores.
+bench: setup
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) sim-out build
