@@ -342,9 +342,7 @@ class LoraMac:
 
     # --- ADR --------------------------------------------------------------------------
     def _adr_bit(self) -> bool:
-        # Not on air yet: the uplinks' ADR bit (and with it the network's LinkADRReq and
-        # the ADRACKReq back-off) comes in the next change.
-        return False
+        return bool(self.nvm.adr)
 
     def apply_adr(self, decision) -> bool:
         """Take a LinkADRReq, `decision` = (dr, tx_power_index, ch_mask) as in
