@@ -33,6 +33,8 @@ def _fault_help() -> str:
 
 
 def cmd_simulate(args) -> int:
+    if args.nodes is not None:
+        return _simulate_fleet(args)
     from simulators.scenario import FaultWindow, Simulation
     faults = [FaultWindow.parse(f) for f in args.fault]
     sim = Simulation(kind=args.kind, board=args.board, hours=args.hours, seed=args.seed,
@@ -68,6 +70,35 @@ def cmd_simulate(args) -> int:
     return 1 if s.decode_errors else 0
 
 
+def _simulate_fleet(args) -> int:
+    """`simulate --nodes N`: a fleet sharing one gateway, its report in --out."""
+    from host_tools.fleet_report import write_report
+    from simulators.fleet.plan import parse_kinds
+    from simulators.fleet.progress import Progress
+    from simulators.fleet.run import FleetSpec, run_fleet
+    single = [o for o, v in (("--fault", args.fault), ("--board", args.board), ("--modem", args.modem),
+                             ("--interval", args.interval), ("--phy-log", args.phy_log)) if v]
+    if single:
+        raise CliError(f"{', '.join(single)} apply to one node; a fleet (--nodes) takes "
+                       f"--kinds, --hours, --seed, --workers and --out")
+    if args.nodes < 1 or (args.workers is not None and args.workers < 1):
+        raise CliError("--nodes and --workers must be at least 1")
+    spec = FleetSpec(nodes=args.nodes, hours=args.hours, kinds=parse_kinds(args.kinds),
+                     seed=args.seed, out_dir=Path(args.out), workers=args.workers)
+    with Progress(sys.stderr) as bar:
+        result = run_fleet(spec, progress=bar.update)
+    report = write_report(result, spec.out_dir)
+    s = result.summary()
+    if args.json:
+        print(json.dumps({**s, "report": str(report)}))
+    else:
+        print(f"{s['nodes']} nodes, {s['hours']:g} h: {s['wakes']} wakes, {s['uplinks_received']} of "
+              f"{s['uplinks_sent']} uplinks received ({s['collisions']} frames collided), "
+              f"airtime {s['airtime_s_per_node_day']['mean']} s/node/day; {s['wall_s']} s wall "
+              f"on {s['workers']} workers\nreport: {report}")
+    return 1 if s["decode_errors"] or s["stopped_nodes"] else 0
+
+
 def cmd_decode(args) -> int:
     try:
         frame = bytes.fromhex(args.frame)
@@ -96,9 +127,13 @@ def cmd_decode(args) -> int:
 
 def cmd_board(args) -> int:
     from simulators.board.board import VirtualBoard
-    board = VirtualBoard(kind=args.kind, board=args.board, modem=args.modem,
-                         workdir=Path(args.dir), speed=args.speed, seed=args.seed,
-                         fresh=args.fresh, on_event=_board_events(args.json))
+    try:
+        board = VirtualBoard(kind=args.kind, board=args.board, modem=args.modem,
+                             workdir=Path(args.dir), speed=args.speed, seed=args.seed,
+                             fresh=args.fresh, on_event=_board_events(args.json))
+    except OSError as e:
+        raise CliError(f"cannot set up the board in {args.dir}: {e}; choose a writable "
+                       f"folder with --dir") from None
     if args.json:
         print(json.dumps({"event": "ready", "port": board.port.path, "kind": args.kind,
                           "board": board.board_name, "modem": board.board["modem"]["type"],
@@ -164,9 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulate", help="run a simulated node and show its decoded uplinks",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Run one simulated node on the real MicroPython interpreter "
-                       "in virtual time and print each decoded uplink beside the simulated truth.",
+                       "in virtual time and print each decoded uplink beside the simulated truth; "
+                       "with --nodes, a fleet sharing one gateway, with a report.",
                        epilog="examples:\n  nodectl simulate --kind climate --hours 24 --json\n"
-                       "  nodectl simulate --kind climate --fault sht4x:crc@2-5\n\n" + _fault_help())
+                       "  nodectl simulate --kind climate --fault sht4x:crc@2-5\n"
+                       "  nodectl simulate --nodes 1000 --hours 24 --out fleet-out   # a fleet\n\n"
+                       + _fault_help())
     s.add_argument("--kind", default="climate", choices=sim_kinds.available(),
                    help="node kind (default climate)")
     s.add_argument("--board", default=None,
@@ -176,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fault", action="append", default=[], metavar="PART:MODE[@START_H[-END_H]]",
                    help="put a part into a fault mode, from START_H to END_H simulated hours "
                    "(repeatable; PARTs and MODEs below)")
+    s.add_argument("--nodes", type=int, default=None, metavar="N",
+                   help="a fleet of N nodes sharing one gateway, instead of one node; writes "
+                   "report.html and PNG plots to --out")
+    s.add_argument("--kinds", default="climate,soil,water,glass",
+                   help="kinds of a fleet's nodes, taking turns (default all four)")
+    s.add_argument("--workers", type=int, default=None,
+                   help="processes a fleet runs on (default one per core; results do not depend on it)")
     s.add_argument("--hours", type=float, default=24.0, help="simulated hours (default 24)")
     s.add_argument("--seed", type=int, default=1, help="seed of the environment and radio (default 1)")
     s.add_argument("--interval", type=int, default=None,

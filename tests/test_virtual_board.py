@@ -143,6 +143,23 @@ def test_a_sleeping_board_comes_up_at_the_repl_when_the_console_speaks(tmp_path)
         assert not any(e["event"] == "boot" and e["cause"] == "deepsleep" for e in board.events)
 
 
+def test_deep_sleep_lasts_its_virtual_time_divided_by_speed(tmp_path):
+    # 3 s of deep sleep at 60x: a wake every 50 ms of wall time, by the timer.
+    with BoardProcess("climate", tmp_path, speed=60) as board:
+        main = tmp_path / "main.py"
+        main.write_text("import machine, time\nprint('woke', machine.reset_cause(), time.time())\n"
+                        "machine.deepsleep(3000)\n")
+        assert mpremote(board.port, "fs", "cp", str(main), ":main.py", "+", "reset").returncode == 0
+        deadline = time.monotonic() + 20
+        while board.console().count(b"woke 4") < 3:     # 4: DEEPSLEEP_RESET
+            assert time.monotonic() < deadline, board.console()[-500:]
+            time.sleep(0.05)
+    wakes = [e for e in board.events if e["event"] == "boot" and e["cause"] == "deepsleep"]
+    sleeps = [e for e in board.events if e["event"] == "sleep"]
+    assert len(wakes) >= 2 and all(s["ms"] == 3000 for s in sleeps)
+    assert all(b["t"] - a["t"] >= 3.0 for a, b in zip(wakes, wakes[1:]))   # virtual seconds
+
+
 def test_board_stops_cleanly_and_closes_its_port(tmp_path):
     board = BoardProcess("climate", tmp_path)
     assert board.alive
