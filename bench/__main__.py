@@ -133,21 +133,25 @@ def energy_of(kind: str, board: dict, probe, states: list, compute_each_s: float
                              "mean_cell_v": em.ALKALINE_2AA.mean_cell_v, "cutoff_v": em.ALKALINE_2AA.cutoff_v,
                              "self_discharge_per_year": em.ALKALINE_2AA.self_discharge_per_year,
                              "energy_j": round(em.ALKALINE_2AA.energy_j())}}
-    variants = {board.get("name", board["mcu"]): em.Board.for_board_file(board)}
+    # label -> (board model, MCU light-sleeps while the modem works)
+    variants = {board.get("name", board["mcu"]): (em.Board.for_board_file(board), False)}
     if board["mcu"] == "rp2040":
-        variants["same parts on an ESP32"] = em.Board.for_board_file(board, mcu="esp32")
-    for label, b in variants.items():
+        variants["same parts on an ESP32"] = (em.Board.for_board_file(board, mcu="esp32"), False)
+    if kind != "glass":
+        variants["ESP32, light sleep while the modem works"] = (em.Board.for_board_file(board, mcu="esp32"), True)
+    for label, (b, sleepy) in variants.items():
         per_sf = {}
         for sf in energy.SFS:
-            wakes = energy.wakes_at_sf(steady, sent, measured_sf, sf, compute_each_s)
+            wakes = energy.wakes_at_sf(steady, sent, measured_sf, sf, compute_each_s, sleepy)
             per_sf[f"SF{sf}"] = energy.life(b, wakes, covered)
-        out[label] = {"mcu": b.mcu, "sleep_uw": round(b.sleep_watts() * 1e6, 1), "by_sf": per_sf}
+        out[label] = {"mcu": b.mcu, "sleep_uw": round(b.sleep_watts() * 1e6, 1), "by_sf": per_sf,
+                      "what_if": sleepy or label.startswith("same parts")}
     if kind == "glass":
         store = probe.sim.rig.store
         run = {"hours": probe.hours, "harvested_j": round(store.harvested_j, 1),
                "consumed_j": round(store.consumed_j, 1), "min_v": round(store.min_v, 3),
                "browned_out": len(store.browned_out)}
-        b = next(iter(variants.values()))
+        b = next(iter(variants.values()))[0]
         wakes = energy.wakes_at_sf(steady, sent, measured_sf, 9, compute_each_s)
         out["balance"] = energy.glass_balance(b, wakes, covered, run)
     return out

@@ -28,9 +28,11 @@ def compute_s(instructions: float | None, mcu_hz: float) -> float:
 
 
 def wakes_at_sf(states: list, uplink_bytes: dict, measured_sf: int, sf: int,
-                compute_each_s: float) -> list[em.Wake]:
+                compute_each_s: float, sleep_through_modem: bool = False) -> list[em.Wake]:
     """energy_model.Wake for each measured wake, moved to spreading factor `sf`.
-    uplink_bytes: wake index -> list of application payload lengths sent in it."""
+    uplink_bytes: wake index -> list of application payload lengths sent in it.
+    `sleep_through_modem`: a what-if, the MCU light-sleeps while the modem transmits and
+    listens instead of waiting on its UART awake."""
     out = []
     for w in states:
         sent = uplink_bytes.get(w.index, [])
@@ -38,8 +40,11 @@ def wakes_at_sf(states: list, uplink_bytes: dict, measured_sf: int, sf: int,
         toa_now = sum(toa_ms(n, sf) for n in sent) / 1000.0
         sensor_busy = (w.sensor_ms - w.sensor_light_ms) / 1000.0
         modem_busy = max(0.0, (w.modem_ms - w.modem_light_ms) / 1000.0 - toa_then + toa_now)
+        light = w.light_ms / 1000.0
+        if sleep_through_modem:
+            light, modem_busy = light + modem_busy, 0.0
         out.append(em.Wake(active_s=sensor_busy + (compute_each_s if w.reading else 0.0),
-                           modem_wait_s=modem_busy, light_s=w.light_ms / 1000.0,
+                           modem_wait_s=modem_busy, light_s=light,
                            airtime_s=toa_now, rx_s=len(sent) * em.rx_windows_s(sf),
                            readings=1 if w.reading else 0))
     return out

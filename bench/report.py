@@ -66,7 +66,9 @@ def numbers_to_beat(res: dict) -> list[str]:
         k = kinds.get(kind, {})
         v = _get(_default_board_energy(k), "by_sf", "SF9", "years")
         alt = _get(k, "energy", "same parts on an ESP32", "by_sf", "SF9", "years")
-        extra = f" (same parts on an ESP32: {_n(alt)} years)" if alt is not None else ""
+        best = _get(k, "energy", "ESP32, light sleep while the modem works", "by_sf", "SF9", "years")
+        extra = f" (what-ifs: same parts on an ESP32 {_n(alt)} years; and light-sleeping while the modem " \
+                f"works {_n(best)} years)" if alt is not None else ""
         rows.append(f"| predicted life on 2×AA ≥ 10 years at 15 min, SF9 | {kind} ({k.get('board', '?')}) | "
                     f"{_n(v)} years{extra} | {_verdict(None if v is None else v >= GOALS['life_years'])} |")
     for kind, k in kinds.items():
