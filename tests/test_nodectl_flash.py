@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import boards, firmware_build, flash
+from host_tools import boards, firmware_build, flash, mip_package
 from simulators.board.launch import BoardProcess
 
 REPO = Path(__file__).resolve().parent.parent
@@ -129,10 +129,14 @@ def test_flash_refuses_a_board_that_cannot_be_that_kind():
 
 def test_package_json_lists_every_firmware_file():
     package = json.loads((REPO / "package.json").read_text())
-    assert package["version"] == flash.firmware_version()
     urls = {dest: src for dest, src in package["urls"]}
-    assert sorted(urls) == FIRMWARE_SOURCES
+    missing = sorted(set(FIRMWARE_SOURCES) - set(urls))
+    extra = sorted(set(urls) - set(FIRMWARE_SOURCES))
+    assert not missing and not extra, (f"package.json is behind firmware/ (missing {missing}, "
+                                       f"gone {extra}): run python -m host_tools.mip_package")
     assert all(src == f"firmware/{dest}" and (REPO / src).is_file() for dest, src in urls.items())
+    assert package == mip_package.package()
+    assert package["version"] == flash.firmware_version()
 
 
 def test_mip_installs_the_firmware_onto_a_board(tmp_path):

@@ -372,19 +372,17 @@ class VirtualBoard:
     # --- the event loop ------------------------------------------------------------------
     def _pump_until(self, deadline: float | None, nested: bool = True) -> None:
         """Serve the console and the interpreter's output until `deadline` (monotonic)
-        or until something happened. `nested`: inside a wait of the node, whose
-        request is the one outstanding (so no other request is read)."""
+        (not nested: after one round of events). `nested`: inside a wait of the node,
+        whose request is the one outstanding: other requests are kept for later."""
         while True:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not self.port.connected():
                 timeout = 0.05 if timeout is None else min(timeout, 0.05)
-            handled = self._poll_once(timeout, nested)
-            if self._stopping:
-                return
-            if not nested or deadline is None or time.monotonic() >= deadline or handled == "stop":
+            self._poll_once(timeout, nested)
+            if self._stopping or not nested or deadline is None or time.monotonic() >= deadline:
                 return
 
-    def _poll_once(self, timeout: float | None, nested: bool):
+    def _poll_once(self, timeout: float | None, nested: bool) -> None:
         poller = select.poll()
         port_ok = self.port.connected()
         if port_ok:
@@ -415,7 +413,6 @@ class VirtualBoard:
                     self._notices()
                 else:
                     self._requests()
-        return None
 
     # --- the console -----------------------------------------------------------------------
     def _console(self, data: bytes) -> None:
