@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import select
 import signal
@@ -97,6 +98,7 @@ class SimNode:
         # (node_runtime/_simbatch.py); `rom` is a folder of the compiled firmware that
         # the board mounts read-only at /rom (ROMFS).
         self.runner = None
+        self.hw_rng = random.Random(f"hwrng:{seed}:{dev_eui.hex()}")
         self.batched = False
         self.rom: Path | None = None
         self._wdt_timeout_us: int | None = None
@@ -330,6 +332,11 @@ class SimNode:
             return info
         if op == "reset_cause":
             return self.reset_cause
+        if op == "urandom":
+            # The board's hardware RNG (os.urandom), seeded per node: reproducible runs.
+            if not 0 <= int(a[0]) <= 4096:
+                return {"err": 22}
+            return self.hw_rng.randbytes(int(a[0])).hex()
         if op == "wake_reason":
             return self.wake_reason if self.reset_cause == DEEPSLEEP_RESET else 0
         if op.startswith("i2c_"):
