@@ -230,6 +230,9 @@ def test_send_before_join_is_refused(term):
 
 
 def test_send_answers_ok_then_tx_done_after_the_receive_windows(term):
+    # ADR off: a quiet network sends nothing in RX1 (with ADR on, a device at DR5 with a
+    # strong link gets a LinkADRReq there, and TX_DONE comes right after RX1).
+    assert term.ask("AT+ADR=0\r\n") == b"OK\r\n"
     term.join(dr=5)
     term.settle_duty_cycle()
     t_cmd = term.type("AT+SEND=2:0102\r")
@@ -241,6 +244,18 @@ def test_send_answers_ok_then_tx_done_after_the_receive_windows(term):
     up = term.net.uplinks[-1]
     assert (up.port, up.payload, up.fcnt, up.dr, up.confirmed) == (2, b"\x01\x02", 0, 5, False)
     assert up.airtime_us == toa and up.dev_eui == "AC1F09FFFE000001"
+
+
+def test_with_adr_the_network_answers_in_rx1_and_tx_done_follows_it(term):
+    term.join(dr=5)
+    term.settle_duty_cycle()
+    t_cmd = term.type("AT+SEND=2:0102\r")
+    term.run(0.01)
+    assert term.take() == b"OK\r\n"
+    toa = eu868.airtime_us(5, eu868.phy_len_uplink(2))
+    t = term.wait_for("+EVT:TX_DONE\r\n", 10)
+    assert t < t_cmd + toa + 2_000_000, "TX_DONE after RX1, not after RX2"
+    assert term.net.uplinks[-1].dr == 5
 
 
 def test_second_send_while_the_first_is_in_flight_is_busy(term):
