@@ -225,8 +225,12 @@ class VirtualBoard:
                               self.dev_eui, seed=seed, heapsize=heapsize, speed=speed,
                               pump=self._pump_until)
         self.rig = sim_kinds.rig_class(kind)(self)    # parts wired as the board file says
-        self.port = PtyPort()
+        # The flash will hold the node's keys once it is provisioned, and the console
+        # may show what a technician types: both owner-only, like an inventory.
+        os.chmod(self.node.flash.path, 0o600)
         self.console_log = open(self.workdir / "console.log", "ab")
+        os.chmod(self.workdir / "console.log", 0o600)
+        self.port = PtyPort()
         mcu = MCU_NAMES.get(self.board["mcu"], self.board["mcu"].upper())
         self.machine_name = f"{self.board_name} (virtual) with {mcu}"
         self.repl = Repl(f"MicroPython; {self.machine_name}")
@@ -248,12 +252,15 @@ class VirtualBoard:
         self._stopping = False
 
     # --- the board's life --------------------------------------------------------------
-    def run(self) -> None:
-        """Power on and serve the console until SIGINT/SIGTERM or `stop()`."""
+    def run(self, ready=None) -> None:
+        """Power on and serve the console until SIGINT/SIGTERM or `stop()`. `ready()` is
+        called once those signals stop the board cleanly (announce the port there)."""
         def stop(signum, frame):
             raise _Stop()
         old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
+            if ready:
+                ready()
             self._boot(PWRON_RESET, run_main=True)
             while not self._stopping:
                 if self._backlog and self.interp:
