@@ -62,7 +62,7 @@ def runs_ok(kind: str, heap_k: int, hours: float, mode: str | None = "plain") ->
 
 def smallest(kind: str, search_hours: float = 24, week_hours: float = 168,
              lo_k: int = 8, hi_k: int = 256, log=print) -> dict:
-    # bench/launch.py "plain": the node as measured elsewhere in the bench (compiled
+    # bench/launch.sh "plain": the node as measured elsewhere in the bench (compiled
     # runtime when BENCH_RUNTIME_MPY is set), no heap sampling.
     """Binary search for the smallest heap (K) that carries `search_hours`, then check
     it (growing by STEP_K) over `week_hours`."""
@@ -92,7 +92,6 @@ def smallest(kind: str, search_hours: float = 24, week_hours: float = 168,
 def floor_k(board: dict, lo_k: int = 4, hi_k: int = 128, mode: str | None = "plain") -> int | None:
     """Smallest heap (K) at which the simulator's runtime boots a node whose main.py only
     deep-sleeps (`mode` None: the runtime as the simulator ships it, no bench launcher)."""
-    import sys
 
     from bench.runs import LAUNCH
     from simulators.clock import Clock
@@ -104,7 +103,7 @@ def floor_k(board: dict, lo_k: int = 4, hi_k: int = 128, mode: str | None = "pla
             node = SimNode("floor", board, Path(tmp), Clock(), Network(seed=0), bytes(8),
                            heapsize=f"{k}K")
             if mode:
-                node.launcher = [sys.executable, str(LAUNCH), mode, tmp]
+                node.launcher = [str(LAUNCH), mode, tmp]
             node.flash.erase_all()
             node.install({"main.py": b"import machine\nmachine.deepsleep(1000)\n"})
             try:

@@ -1,5 +1,5 @@
 # MicroPython, inside a simulated node that the bench measures: runs the simulator's
-# sim_boot.py unchanged, with three instruments around it (bench/launch.py starts it):
+# sim_boot.py unchanged, with three instruments around it (bench/launch.sh starts it):
 #
 # - BENCH_HEAP=1: before each request to the simulator, gc.collect() and note the heap
 #   in use (gc.mem_alloc()); the peak of those samples is the wake's peak live heap at a

@@ -1,8 +1,7 @@
 """Running a simulated node for the bench: one kind, its default board and interval,
-optionally measured (bench/launch.py) and observed (bench/awake.py)."""
+optionally measured (bench/launch.sh) and observed (bench/awake.py)."""
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -11,7 +10,7 @@ from pathlib import Path
 from simulators import kinds as sim_kinds
 from simulators.scenario import Simulation
 
-LAUNCH = Path(__file__).resolve().parent / "launch.py"
+LAUNCH = Path(__file__).resolve().parent / "launch.sh"
 KINDS = sim_kinds.available()
 SEED = 7
 
@@ -56,7 +55,7 @@ def simulate(kind: str, hours: float, heapsize: str = "192K", mode: str | None =
              observer=None, on_wake=None, workdir: Path | None = None, seed: int = SEED,
              stop_on_failure: bool = False) -> Run:
     """Run one node of `kind` for `hours` (virtual). `mode` 'probe' or 'callgrind' runs the
-    interpreter under bench/launch.py; `observer` sees every request (SimNode.observer);
+    interpreter under bench/launch.sh; `observer` sees every request (SimNode.observer);
     `stop_on_failure` ends the run at the first wake that fails (a heap search)."""
     run = Run(kind, hours, heapsize)
     own = tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") if workdir is None else None
@@ -66,7 +65,7 @@ def simulate(kind: str, hours: float, heapsize: str = "192K", mode: str | None =
         run.sim = sim
         sim.node.heapsize = heapsize
         if mode:
-            sim.node.launcher = [sys.executable, str(LAUNCH), mode, str(out)]
+            sim.node.launcher = [str(LAUNCH), mode, str(out)]
         sim.node.observer = observer
 
         def wake_done(w):

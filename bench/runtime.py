@@ -1,6 +1,6 @@
 """The simulator's node runtime (simulators/node_runtime: machine.py, time.py, the wire,
 the flash driver) compiled with mpy-cross, for measurements that should not count its
-compilation: a board has these modules built in. bench/launch.py puts the folder on the
+compilation: a board has these modules built in. bench/launch.sh puts the folder on the
 node's path when BENCH_RUNTIME_MPY names it."""
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def compile_runtime(dest: Path) -> Path:
 
 @contextmanager
 def precompiled():
-    """While inside, measured nodes (bench/launch.py) import the compiled runtime."""
+    """While inside, measured nodes (bench/launch.sh) import the compiled runtime."""
     with tempfile.TemporaryDirectory(prefix="bench-runtime-") as tmp:
         old = os.environ.get("BENCH_RUNTIME_MPY")
         os.environ["BENCH_RUNTIME_MPY"] = str(compile_runtime(Path(tmp)))
