@@ -282,13 +282,17 @@ def _cpus() -> list[int]:
         return list(range(os.cpu_count() or 1))
 
 
-def run_fleet(spec: FleetSpec, progress=None) -> FleetResult:
-    """Run every node of the fleet; `progress(done_fraction, wakes)` is called as it goes."""
+def run_fleet(spec: FleetSpec, progress=None, plans: list[NodePlan] | None = None) -> FleetResult:
+    """Run every node of the fleet; `progress(done_fraction, wakes)` is called as it goes.
+    `plans` places the nodes by hand (default: `plan()` from the spec)."""
     t0 = time.perf_counter()
     out = Path(spec.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plans = plan(spec.nodes, spec.kinds, spec.seed,
-                 **({"radius_m": spec.radius_m} if spec.radius_m else {}))
+    if plans is None:
+        plans = plan(spec.nodes, spec.kinds, spec.seed,
+                     **({"radius_m": spec.radius_m} if spec.radius_m else {}))
+    if sorted(p.index for p in plans) != list(range(len(plans))):
+        raise ValueError("plans must be numbered 0..N-1 by their index")
     compiled_runtime()                 # once, before the workers need it
     rom, flash_files = firmware_split(out)
     cpus = _cpus()
