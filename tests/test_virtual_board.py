@@ -170,6 +170,14 @@ def test_board_stops_cleanly_and_closes_its_port(tmp_path):
     assert board.events[-1]["event"] == "off"
 
 
+def test_a_board_that_cannot_be_that_kind_is_refused_with_a_reason(tmp_path):
+    r = subprocess.run([str(Path(sys.executable).parent / "nodectl"), "board", "--kind", "soil",
+                        "--board", "pico-rak3172", "--dir", str(tmp_path)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and r.stdout == ""
+    assert "board pico-rak3172 cannot be a soil node (it supports climate)" in r.stderr
+
+
 # --- the REPL's protocol, byte for byte (pyexec.c) -------------------------------------
 
 def test_raw_paste_answers_and_flow_control_follow_pyexec():
