@@ -111,14 +111,22 @@ def cmd_decode(args) -> int:
         else:
             key = inventory.payload_key(Path(args.inventory), dev_eui.hex())
         counter, body = envelope.unseal(key, dev_eui, frame)
-        reading = schemas.decode_body(body)
-        out = {"dev_eui": dev_eui.hex().upper(), "counter": counter, **reading}
+        # One reading, or several packed in one frame (docs/payload.md).
+        readings = schemas.decode_readings(body)
         if args.state:
             with Ledger(Path(args.state)) as ledger:
-                verdict = ledger.accept(dev_eui.hex(), counter, reading["seq"])
-            out["duplicate"] = verdict.duplicate
-            out["lost"] = verdict.lost
-            out["lost_count"] = verdict.lost_count
+                verdicts = ledger.accept_frame(dev_eui.hex(), counter, readings)
+            for reading, verdict in zip(readings, verdicts):
+                reading["duplicate"] = verdict.duplicate
+                reading["lost"] = verdict.lost
+                reading["lost_count"] = verdict.lost_count
+                if verdict.dropped:   # [first, last, reason]: dropped by the node
+                    reading["dropped_by_node"] = verdict.dropped
+        out = {"dev_eui": dev_eui.hex().upper(), "counter": counter}
+        if len(readings) == 1:
+            out.update(readings[0])
+        else:
+            out["readings"] = readings
     except (ValueError, inventory.InventoryError) as e:
         raise CliError(f"cannot decode: {e}") from None
     print(json.dumps(out))
@@ -234,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_simulate)
 
     d = sub.add_parser("decode", help="open and decode one sealed uplink",
-                       description="Verify and decrypt one sealed uplink and print the reading as JSON.",
+                       description="Verify and decrypt one sealed uplink and print the reading as JSON "
+                       "(a frame of several readings: under \"readings\", oldest first).",
                        epilog="example: nodectl decode 2003e8... --dev-eui AC1F09FFFE012345 --inventory inventory.csv")
     d.add_argument("frame", metavar="FRAME", help="application payload in hex")
     d.add_argument("--dev-eui", required=True, help="the node's DevEUI (16 hex digits)")

@@ -9,6 +9,11 @@ counter, so the host can tell a repeat from a gap); channels are scaled integers
 in schema order, null when their part failed;
 status bit i set means part `faults[i]` of the schema failed. docs/payload.md
 shows the table below.
+
+A frame may carry several bodies as one CBOR array of them, `[[2, seq, ...], ...]`:
+its first item is an array where a single body's is the schema id (an integer).
+`decode_readings(body)` returns every reading of a frame; `decode_body` one alone.
+The node record (schema 6, docs/kinds/node.md) is `[6, seq, status, resets, dropped]`.
 """
 from __future__ import annotations
 
@@ -55,6 +60,14 @@ class Schema:
     # null sentinel of each code (PACKED_NULL: the most negative signed value, the
     # largest unsigned one) for a channel whose part failed (docs/kinds/water.md).
     packed: str = ""
+    # A node record (docs/kinds/node.md) instead of channels: the names of its reset
+    # counts in wire order, and of its drop reasons (code i + 1: drop_reasons[i]).
+    resets: tuple[str, ...] = ()
+    drop_reasons: tuple[str, ...] = ()
+
+    @property
+    def is_record(self) -> bool:
+        return bool(self.drop_reasons)
 
 
 # The value of a packed channel that stands for null (no reading).
@@ -100,6 +113,8 @@ def decode_items(items) -> dict:
     schema = SCHEMAS[schema_id]
     if not _is_int(seq) or not 0 <= seq <= 0xFFFFFFFF:
         raise SchemaError(f"reading sequence number {seq!r} is not a 32-bit unsigned integer")
+    if schema.is_record:
+        return _decode_record(schema, items)
     values = items[3:]
     if schema.packed:
         values = _unpack(schema, values)
@@ -130,6 +145,59 @@ def decode_items(items) -> dict:
     return reading
 
 
+_RECORD_RESETS_MAX = 16      # reset counters a record may carry (names may be added)
+_RECORD_RANGES_MAX = 64      # dropped ranges in one record (a frame holds far fewer)
+
+
+def _decode_record(schema: Schema, items: list) -> dict:
+    """[6, seq, status, resets, dropped] -> {"resets": {name: n}, "dropped": [...]}."""
+    sid, seq = items[0], items[1]
+    if len(items) != 5:
+        raise SchemaError(f"schema {sid} ({schema.kind}) is [{sid}, seq, status, resets, dropped], "
+                          f"body has {len(items)} items")
+    status, resets, dropped = items[2], items[3], items[4]
+    if not _is_int(status) or not 0 <= status <= 0xFFFFFFFF:
+        raise SchemaError(f"status {status!r} is not an unsigned integer")
+    if (not isinstance(resets, list) or not 1 <= len(resets) <= _RECORD_RESETS_MAX
+            or not all(_is_int(n) and 0 <= n <= 0xFFFFFFFF for n in resets)):
+        raise SchemaError(f"resets must be an array of 1..{_RECORD_RESETS_MAX} counts, got {resets!r}")
+    if not isinstance(dropped, list) or len(dropped) > _RECORD_RANGES_MAX:
+        raise SchemaError(f"dropped must be an array of at most {_RECORD_RANGES_MAX} ranges")
+    ranges = []
+    for r in dropped:
+        if (not isinstance(r, list) or len(r) != 3 or not all(_is_int(v) for v in r)
+                or not 0 <= r[0] <= r[1] <= 0xFFFFFFFF):
+            raise SchemaError(f"a dropped range is [first_seq, last_seq, reason] with "
+                              f"first <= last, got {r!r}")
+        if not 1 <= r[2] <= len(schema.drop_reasons):
+            raise SchemaError(f"drop reason {r[2]!r} is unknown (known: 1..{len(schema.drop_reasons)})")
+        ranges.append({"first": r[0], "last": r[1], "reason": schema.drop_reasons[r[2] - 1]})
+    names = [schema.resets[i] if i < len(schema.resets) else f"reset_{i}" for i in range(len(resets))]
+    return {"schema": sid, "kind": schema.kind, "seq": seq, "status": status,
+            "resets": dict(zip(names, resets)), "dropped": ranges}
+
+
+def _encode_record(schema: Schema, values: dict, seq: int) -> list:
+    unknown = set(values) - {"resets", "dropped"}
+    if unknown:
+        raise SchemaError(f"a node record has resets and dropped, not {', '.join(sorted(unknown))}")
+    resets = values.get("resets") or {}
+    extra = set(resets) - set(schema.resets)
+    if extra:
+        raise SchemaError(f"unknown reset name(s) {', '.join(sorted(extra))} "
+                          f"(known: {', '.join(schema.resets)})")
+    ranges = []
+    for r in values.get("dropped") or ():
+        first, last, reason = (r["first"], r["last"], r["reason"]) if isinstance(r, dict) else r
+        if isinstance(reason, str):
+            if reason not in schema.drop_reasons:
+                raise SchemaError(f"unknown drop reason {reason!r} "
+                                  f"(known: {', '.join(schema.drop_reasons)})")
+            reason = schema.drop_reasons.index(reason) + 1
+        ranges.append([first, last, reason])
+    return [schema.schema_id, seq, 0, [resets.get(n, 0) for n in schema.resets], ranges]
+
+
 def _unpack(schema: Schema, values: list) -> list:
     fmt = ">" + schema.packed
     size = struct.calcsize(fmt)
@@ -154,17 +222,54 @@ def _pack(schema: Schema, raw: list) -> bytes:
     return struct.pack(">" + schema.packed, *out)
 
 
-def decode_body(body: bytes) -> dict:
-    """Decode a plaintext body (CBOR bytes) into a reading dict; SchemaError if it does not fit."""
+_BATCH_MAX = 255    # readings in one frame (242 bytes cannot hold more)
+
+
+def _load_body(body: bytes):
     fp = io.BytesIO(bytes(body))
     try:
         items = cbor2.CBORDecoder(fp).decode()
-    except (cbor2.CBORDecodeError, ValueError, TypeError) as e:
+    except (cbor2.CBORDecodeError, ValueError, TypeError, RecursionError) as e:
         raise SchemaError(f"body is not valid CBOR: {e}") from None
     # cbor2.loads ignores bytes after the first item; a body is exactly one item.
     if fp.tell() != len(body):
         raise SchemaError(f"body has {len(body) - fp.tell()} bytes of trailing data")
+    return items
+
+
+def is_batch(items) -> bool:
+    """A frame of several bodies: an array whose first item is an array (a single
+    body starts with its schema id, an integer)."""
+    return isinstance(items, list) and bool(items) and isinstance(items[0], list)
+
+
+def decode_body(body: bytes) -> dict:
+    """Decode a plaintext body (CBOR bytes) holding one reading into a reading dict;
+    SchemaError if it does not fit (a frame of several: use decode_readings)."""
+    items = _load_body(body)
+    if is_batch(items):
+        raise SchemaError(f"body holds {len(items)} readings in one array; "
+                          f"decode_readings() returns them all")
     return decode_items(items)
+
+
+def decode_readings(body: bytes) -> list[dict]:
+    """Every reading of a frame's body, in the order the node packed them (the node
+    record first, then the readings oldest first); SchemaError if any does not fit."""
+    items = _load_body(body)
+    if not is_batch(items):
+        return [decode_items(items)]
+    if len(items) > _BATCH_MAX:
+        raise SchemaError(f"a frame of {len(items)} readings is more than {_BATCH_MAX}")
+    out = []
+    for i, sub in enumerate(items):
+        if is_batch(sub):
+            raise SchemaError(f"reading {i} of the frame is itself an array of readings")
+        try:
+            out.append(decode_items(sub))
+        except SchemaError as e:
+            raise SchemaError(f"reading {i} of the frame: {e}") from None
+    return out
 
 
 def encode_items(kind: str, values: dict, faults=(), seq: int = 0, schema_id: int | None = None) -> list:
@@ -175,6 +280,8 @@ def encode_items(kind: str, values: dict, faults=(), seq: int = 0, schema_id: in
         if SCHEMAS.get(schema_id) is None or SCHEMAS[schema_id].kind != kind:
             raise SchemaError(f"schema {schema_id} is not a schema of {kind}")
         schema = SCHEMAS[schema_id]
+    if schema.is_record:
+        return _encode_record(schema, values, seq)
     unknown = set(values) - {c.name for c in schema.channels}
     if unknown:
         raise SchemaError(f"{kind} has no channel(s) {', '.join(sorted(unknown))}")

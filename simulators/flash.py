@@ -24,6 +24,10 @@ class Flash:
         self.ops = 0                 # program/erase operations so far (for cut injection)
         self.cut_at_op: int | None = None
         self.cut_fraction = 0.5      # how much of the interrupted operation landed
+        # Erases per block since this model was made (a cut erase counts: it wore the
+        # sector too). NOR sectors last about 100,000 erase cycles, so the spread
+        # across blocks (wear()) is what a store's layout on the flash must keep low.
+        self.erases = [0] * blocks
         if not self.path.exists():
             self.erase_all()
 
@@ -61,7 +65,13 @@ class Flash:
 
     def erase(self, block: int) -> None:
         self._check(block, 0, self.block_size)
+        self.erases[block] += 1
         self._land(block * self.block_size, b"\xff" * self.block_size)
+
+    def wear(self, blocks=None) -> tuple[int, float]:
+        """(most erases of one block, mean erases per block) over `blocks` (default all)."""
+        counts = self.erases if blocks is None else [self.erases[b] for b in blocks]
+        return max(counts), sum(counts) / len(counts)
 
     def read(self, block: int, offset: int = 0, length: int | None = None) -> bytes:
         with open(self.path, "rb") as f:

@@ -49,6 +49,9 @@ class Uplink:
     dr: int
     airtime_ms: float
     airtime_day_s: float = 0.0  # the device's time on air over the 24 h up to this uplink
+    # Every reading the frame carries, decoded, in the node's order (a node record first,
+    # then the readings oldest first); `decoded` and `truth` are those of the last one.
+    readings: list = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -199,9 +202,10 @@ class Simulation:
             self.network.available = not any(f.part == "network" and f.mode == "down"
                                              and f.active(t) for f in self.faults)
 
-    def decode(self, frame: bytes) -> tuple[int, dict]:
+    def decode(self, frame: bytes) -> tuple[int, list[dict]]:
+        """(counter, the readings of the frame): one, or several packed in one frame."""
         counter, body = envelope.unseal(self.payload_key, self.dev_eui, frame)
-        return counter, schemas.decode_body(body)
+        return counter, schemas.decode_readings(body)
 
     def run(self, on_wake=None, power_cuts=None):
         """Yield each uplink the network receives, decoded, beside its truth.
@@ -267,12 +271,14 @@ class Simulation:
 
     def _uplink(self, up) -> Uplink:
         try:
-            counter, decoded = self.decode(up.payload)
+            counter, readings = self.decode(up.payload)
         except (envelope.EnvelopeError, schemas.SchemaError) as e:
             self.stats.decode_errors.append(str(e))
-            counter, decoded = -1, {"error": str(e)}
+            counter, readings = -1, [{"error": str(e)}]
         self.stats.uplinks += 1
+        decoded = readings[-1]
         return Uplink(self.name, self.kind, self.dev_eui.hex().upper(), counter, up.payload.hex(),
                       decoded, self._truth_by_seq.get(decoded.get("seq"), {}), round(up.t_us / 1e6, 3),
                       up.port, up.fcnt, up.dr, round(up.airtime_us / 1000, 3),
-                      round(self.network.airtime_us(up.dev_eui, up.t_us - DAY_US, up.t_us + 1) / 1e6, 3))
+                      round(self.network.airtime_us(up.dev_eui, up.t_us - DAY_US, up.t_us + 1) / 1e6, 3),
+                      readings)

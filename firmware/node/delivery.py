@@ -1,21 +1,42 @@
-"""Sending the queued readings through the board's modem.
+"""Sending the queued readings, and the node record, through the board's modem.
 
-    Sender(board, settings, queue, counter).run()
+    Sender(board, settings, queue, counter, record).run()
 
-Oldest reading first. Each is sealed at the moment it is handed to the modem, under a
-counter reserved in flash just before, and leaves the queue only when the modem
-reports it sent. Anything else (no modem answer, join refused, duty-cycle wait, a
-frame too big for the current data rate) leaves it queued for the next wake.
+Oldest first, and as many in one frame as the current data rate's payload holds: the
+body is then a CBOR array of bodies, `[[2, seq, ...], [2, seq, ...]]` (docs/payload.md,
+"Several readings in one frame"); a reading alone goes as its own body. A frame is
+sealed at the moment it is handed to the modem, under a counter reserved in flash
+just before, and is never truncated: a reading the current rate cannot carry waits.
+
+What leaves the ring, and when (docs/architecture.md, "Draining the queue"):
+- Frames are unconfirmed, except a frame carrying the node record, a probe while the
+  link is in doubt, and one whenever `confirm_after` readings (default 16) went out
+  unconfirmed since the last ACK, while the day's downlinks allow (node/fair_use.py).
+  An ACK confirms what went out before it: those readings leave the ring. No ACK: they
+  are sent again, and the link is in doubt (node/link.py).
+- A duty-cycle wait up to 30 s is slept through (light sleep), four times a wake at
+  most; a longer one ends the wake with the rest queued.
+- A frame goes only while the day's airtime budget (TTN's 30 s) has room for it.
 """
 import time
 
 import machine
 
 import modems
+from node import airtime
+from node.fair_use import FairUse
 from node.join_backoff import JoinBackoff
+from node.link import LinkState
 from node.log import log
 from node.queue import TornReading
 from payload import envelope
+
+try:
+    # Sleeps through a duty-cycle wait in slices the watchdog outlives (RP2040's counts
+    # on through a light sleep).
+    from node.watchdog import lightsleep as _lightsleep
+except ImportError:
+    _lightsleep = machine.lightsleep
 
 _HEADER_MAX = 5   # version byte + up to 4 counter bytes (docs/payload.md)
 _TAG = 8
@@ -25,29 +46,47 @@ _DUTY_WAIT_MAX_MS = 30000
 _DUTY_WAITS_PER_WAKE = 4
 # Join requests per wake, when the back-off allows them that close together.
 _JOIN_TRIES_PER_WAKE = 3
+# Readings sent unconfirmed before a frame asks for an ACK: at one reading a frame
+# every 15 minutes, six ACKs a day, inside TTN's ten downlinks.
+_CONFIRM_AFTER = 16
+_BATCH_MAX = 23   # items in one frame: the CBOR array head stays one byte
+
+
+def _array(bodies):
+    return bytes([0x80 | len(bodies)]) + b"".join(bodies)
 
 
 class Sender:
-    def __init__(self, board, settings, queue, counter):
+    def __init__(self, board, settings, queue, counter, record=None):
         self.board = board
         self.settings = settings
         self.queue = queue
         self.counter = counter
+        self.record = record
+
+    def _record_waits(self):
+        return self.record is not None and self.record.pending() is not None
 
     def run(self):
-        names = self.queue.pending()
-        if not names:
+        """Send what the ring and the link allow; returns how many readings went out."""
+        if not self.queue.unsent_count() and not self._record_waits():
             return 0
         s = self.settings
+        link = LinkState.load()
+        now = time.time()
+        if not link.probe_due(now):
+            log("link: %d confirmed frames without ACK; next probe in %d s; %d readings "
+                "stay queued", link.fails, link.next_probe - now, len(self.queue))
+            return 0
         modem = modems.open_modem(self.board)
         try:
             modem.wake()
             if not modem.joined():
                 modem.configure(s.dev_eui, s.join_eui, s.app_key, dr=s.dr, adr=s.adr)
                 if not self._join(modem):
-                    log("join failed; %d readings stay queued", len(names))
+                    log("join failed; %d readings stay queued", len(self.queue))
                     return 0
-            sent = self._send_all(modem, names)
+            sent = self._send_all(modem, link)
         except modems.ModemError as e:
             log("modem: %s %s (wait %d ms); readings stay queued", modems.reason_name(e.reason),
                 e.detail, e.wait_ms)
@@ -90,46 +129,105 @@ class Sender:
                 machine.lightsleep(e.wait_ms + 50)
         return False
 
-    def _send_all(self, modem, names):
+    def _frame(self, room, single, with_record):
+        """(bodies, their reading seqs, the ranges the node record carries or None) of
+        the next frame: the record first, then the oldest unsent readings that fit."""
+        bodies = []
+        seqs = []
+        ranges = None
+        size = 0
+        if with_record and self._record_waits():
+            built = self.record.body(room)
+            if built is not None:
+                bodies.append(built[0])
+                ranges = built[1]
+                size = len(built[0])
+        if single and bodies:
+            return bodies, seqs, ranges
+        for seq, body in self.queue.unsent(_BATCH_MAX):
+            n = len(bodies) + 1
+            if n > _BATCH_MAX or size + len(body) + (1 if n > 1 else 0) > room:
+                break
+            bodies.append(body)
+            seqs.append(seq)
+            size += len(body)
+            if single:
+                break
+        return bodies, seqs, ranges
+
+    def _send_all(self, modem, link):
         s = self.settings
-        limit = modem.max_payload()
+        opts = s.options
+        budget = FairUse(opts.get("airtime_s_per_day", 30), opts.get("downlinks_per_day", 10))
+        confirm_after = int(opts.get("confirm_after", _CONFIRM_AFTER))
         sent = 0
         waits = 0
-        i = 0
-        while i < len(names):
-            name = names[i]
-            try:
-                body = self.queue.read(name)
-            except TornReading as e:
-                log("%s", e)
-                i += 1
-                continue
-            if _HEADER_MAX + len(body) + _TAG > limit:
-                # RUI3 would transmit an empty frame and drop ours: never hand it over.
-                log("reading seq=%d needs %d bytes, the data rate allows %d: kept queued",
-                    int(name, 16), _HEADER_MAX + len(body) + _TAG, limit)
+        torn = 0
+        while True:
+            now = time.time()
+            may_confirm = budget.may_confirm(now)
+            probe = link.doubt
+            if probe and not may_confirm:
+                log("fair use: no downlink left today for a probe; %d readings stay queued",
+                    len(self.queue))
                 break
+            room = modem.max_payload() - _HEADER_MAX - _TAG
+            try:
+                bodies, seqs, ranges = self._frame(room, probe, may_confirm)
+            except TornReading as e:
+                # The queue reported what the flash lost and cut it off: read again.
+                log("queue: %s", e)
+                torn += 1
+                if torn > 2:
+                    break
+                continue
+            if not bodies:
+                if self.queue.unsent_count():
+                    log("the oldest reading needs more than the %d body bytes this data rate "
+                        "carries: kept queued", room)
+                break
+            body = bodies[0] if len(bodies) == 1 else _array(bodies)
+            toa_us = airtime.uplink_us(modem.data_rate(), _HEADER_MAX + len(body) + _TAG)
+            left_us = budget.airtime_left_us(now)
+            if toa_us > left_us:
+                log("fair use: %d ms of airtime left today, the frame needs %d; %d readings "
+                    "stay queued", left_us // 1000, toa_us // 1000, self.queue.unsent_count())
+                break
+            unacked = len(self.queue) - self.queue.unsent_count()
+            confirmed = probe or ranges is not None or (
+                may_confirm and unacked + len(seqs) >= confirm_after)
             counter = self.counter.take()
             frame = envelope.seal(s.payload_key, s.dev_eui, counter, body)
-            log("seal counter=%d seq=%d len=%d", counter, int(name, 16), len(frame))
+            log("seal counter=%d seq=%s len=%d%s%s", counter,
+                ",".join([str(q) for q in seqs]) or "-", len(frame),
+                " record" if ranges is not None else "", " confirmed" if confirmed else "")
             try:
-                result = modem.send(s.port, frame)
+                result = modem.send(s.port, frame, confirmed)
             except modems.ModemError as e:
                 if (e.reason == modems.RESTRICTED and e.wait_ms <= _DUTY_WAIT_MAX_MS
                         and waits < _DUTY_WAITS_PER_WAKE):
                     # Not transmitted: wait out the sub-band's off-time, then reseal.
                     log("duty cycle: waiting %d ms", e.wait_ms)
                     waits += 1
-                    machine.lightsleep(e.wait_ms + 50)
+                    _lightsleep(e.wait_ms + 50)
                     continue
                 log("send refused: %s %s (wait %d ms); %d readings stay queued",
-                    modems.reason_name(e.reason), e.detail,
-                    e.wait_ms, len(names) - sent)
+                    modems.reason_name(e.reason), e.detail, e.wait_ms,
+                    self.queue.unsent_count())
                 break
+            acked = confirmed and result == modems.SENT
+            budget.spend(time.time(), toa_us, acked)
             if result != modems.SENT:
-                log("send: no ACK; %d readings stay queued", len(names) - sent)
+                # Nobody may have heard anything since the last ACK: all of it goes again.
+                self.queue.rewind()
+                link.failed(time.time())
+                log("no ACK: %d readings stay queued; next probe in %d s", len(self.queue),
+                    link.next_probe - time.time())
                 break
-            self.queue.remove(name)
-            sent += 1
-            i += 1
+            self.queue.mark_sent(seqs[-1] if seqs else None, acked, ranges or ())
+            if ranges is not None:
+                self.record.sent(ranges)
+            if acked:
+                link.acked()
+            sent += len(seqs)
         return sent

@@ -13,7 +13,7 @@ from node import config_store
 
 CONFIG_FILE = "config"
 KEYS_FILE = "keys.json"
-_DEFAULTS = {"interval_s": 900, "port": 2, "dr": 3, "adr": True, "queue_max": 48}
+_DEFAULTS = {"interval_s": 900, "port": 2, "dr": 3, "adr": True, "queue_max": 288}
 
 
 class SettingsError(Exception):

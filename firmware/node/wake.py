@@ -18,6 +18,7 @@ from node.counter import ReservedCounter
 from node.delivery import Sender
 from node.log import log
 from node.queue import ReadingQueue
+from node.record import NodeRecord
 from node.resets import count_reset
 from node.settings import Settings, SettingsError
 
@@ -66,13 +67,18 @@ def wake():
     take, plan_sleep_ms = _plan(board, settings)
     if not take:
         return max(_MIN_SLEEP_MS, plan_sleep_ms - time.ticks_diff(time.ticks_ms(), planned))
-    queue = ReadingQueue(settings.queue_max)
+    # The ring's capacity: the configuration's, within what the board's flash holds.
+    queue = ReadingQueue(min(settings.queue_max, board.spec.get("queue_max", settings.queue_max)))
     reserve = board.spec.get("counter_reserve", 1)
-    seq = ReservedCounter("seq", reserve, rtc_index=1).take()
-    queue.push(seq, _reading(board, settings, seq))
-    log("reading seq=%d queued=%d", seq, len(queue.pending()))
+    seqs = ReservedCounter("seq", reserve, rtc_index=1)
+    seq = seqs.take()
+    if not queue.push(seq, _reading(board, settings, seq)):
+        log("reading seq=%d: no data rate carries it; dropped (unsendable)", seq)
+    log("reading seq=%d queued=%d", seq, len(queue))
     counter = ReservedCounter("ctr", reserve, rtc_index=0)
-    Sender(board, settings, queue, counter).run()
+    record = NodeRecord(queue, seqs, settings.interval_ms)
+    record.prepare()            # a node record takes its seq when one is due
+    Sender(board, settings, queue, counter, record).run()
     if plan_sleep_ms is not None:
         return max(_MIN_SLEEP_MS, plan_sleep_ms - time.ticks_diff(time.ticks_ms(), planned))
     awake = time.ticks_diff(time.ticks_ms(), started)
