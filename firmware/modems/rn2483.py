@@ -85,6 +85,13 @@ def _word(v):
     return v in _WORDS
 
 
+def _is_result(v):
+    for r in _RESULTS:
+        if v.startswith(r):
+            return True
+    return False
+
+
 # What a `get` answers, by its name: anything else on the line is noise, not the value.
 _VALUES = {
     "deveui": lambda v: _is_hex(v, 16),
@@ -298,16 +305,28 @@ class RN2483:
         wire, a late reply to something earlier) are strays."""
         self._at.drain()
         self._at.write_line(cmd)
+        line = self._wait(valid, timeout_ms, False)
+        if line is None:
+            raise ModemError(TIMEOUT, _name(cmd))
+        return line
+
+    def _wait(self, valid, timeout_ms, reset_ends):
+        """The first line `valid` accepts within `timeout_ms`, or None. Banners are resets
+        (with `reset_ends`, the end of the wait: what was asked is lost with the RAM)."""
         start = time.ticks_ms()
         while time.ticks_diff(time.ticks_ms(), start) < timeout_ms:
             line = self._at.next_line(100)
-            self._scan()
+            if self._at.take_event((_BANNER,)) is not None:
+                self.resets += 1
+                self._scan()
+                if reset_ends:
+                    return _BANNER
             if line is None:
                 continue
             if valid(line):
                 return line
             self._at.strays += 1
-        raise ModemError(TIMEOUT, _name(cmd))
+        return None
 
     def _ok(self, cmd, timeout_ms=_CMD_MS):
         reply = self._reply(cmd, _word, timeout_ms)
@@ -338,19 +357,12 @@ class RN2483:
 
     def _result(self, timeout_ms, name):
         """The second reply of a join or tx; a module reset on the way is an error."""
-        start = time.ticks_ms()
-        while time.ticks_diff(time.ticks_ms(), start) < timeout_ms:
-            if self._at.take_event((_BANNER,)) is not None:
-                self.resets += 1
-                raise ModemError(TIMEOUT, "modem reset during " + name)
-            line = self._at.next_line(min(timeout_ms, 100))
-            if line is None:
-                continue
-            for r in _RESULTS:
-                if line.startswith(r):
-                    return line
-            self._at.strays += 1
-        raise ModemError(TIMEOUT, "no result to " + name)
+        line = self._wait(_is_result, timeout_ms, True)
+        if line is None:
+            raise ModemError(TIMEOUT, "no result to " + name)
+        if line == _BANNER:
+            raise ModemError(TIMEOUT, "modem reset during " + name)
+        return line
 
     def _error(self, reply, name, phy_len, dr):
         if reply == "no_free_ch":
