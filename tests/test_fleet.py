@@ -218,3 +218,25 @@ def test_nothing_runs_after_deep_sleep_in_the_fast_runner(tmp_path):
         assert "caught the deep sleep" not in wake.console
         assert "ran on after deep sleep" not in wake.console
     assert _probe(second)[3:] == ("f", "r", 0)   # what came before the sleep is there, nothing after
+
+
+# --- the command ------------------------------------------------------------------------------
+def test_nodectl_fleet_prints_one_json_summary_and_writes_the_report(tmp_path):
+    from conftest import nodectl
+    r = nodectl("simulate", "--nodes", 2, "--hours", 1, "--kinds", "water", "--json",
+                "--out", tmp_path)
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1
+    summary = json.loads(lines[0])
+    assert summary["nodes"] == 2 and summary["kinds"] == {"water": 2}
+    assert summary["report"] == str(tmp_path / "report.html") and (tmp_path / "report.html").exists()
+    assert "fleet: 100 %" in r.stderr
+
+
+def test_nodectl_fleet_says_which_options_belong_to_one_node(tmp_path):
+    from conftest import nodectl
+    r = nodectl("simulate", "--nodes", 3, "--fault", "sht4x:crc", "--out", tmp_path, check=False)
+    assert r.returncode == 2 and "--fault" in r.stderr and "--kinds" in r.stderr
+    r = nodectl("simulate", "--nodes", 3, "--kinds", "climate,rain", "--out", tmp_path, check=False)
+    assert r.returncode == 2 and "unknown: rain" in r.stderr
+    assert not (tmp_path / "report.html").exists()
