@@ -38,17 +38,17 @@ def flashed(tmp_path_factory):
         subprocess.run([str(BIN / "mpremote"), "connect", board.port, "fs", "cp", str(keys),
                         ":keys.json"], check=True, capture_output=True, timeout=30)
         start = len(board.console())
+        built = firmware_build.build()      # what the flash below builds (same sources)
         r = nodectl_flash("--port", board.port, "--kind", "climate", "--json")
-        yield board, json.loads(r.stdout), start
+        yield board, json.loads(r.stdout), start, built
 
 
 def test_flash_puts_every_file_and_a_manifest_of_their_hashes_on_the_board(flashed):
-    board, report, _ = flashed
+    board, report, _, built = flashed
     files = board.files()
     manifest = json.loads(files["manifest.json"])
     assert manifest["firmware"] == flash.firmware_version() == report["firmware"]
     assert manifest["kind"] == "climate" and manifest["board"] == "pico-rak3172"
-    built = firmware_build.build()
     assert set(manifest["files"]) == set(built) | {"board.json"}
     for path, digest in manifest["files"].items():
         assert hashlib.sha256(files[path]).hexdigest() == digest, path
@@ -60,19 +60,19 @@ def test_flash_puts_every_file_and_a_manifest_of_their_hashes_on_the_board(flash
 
 
 def test_flash_leaves_the_nodes_own_files_alone(flashed):
-    board, _, _ = flashed
+    board = flashed[0]
     assert board.files()["keys.json"] == b'{"app_key": "not a real key"}'
 
 
 def test_the_new_firmware_runs_after_the_reset(flashed):
-    board, _, start = flashed
+    board, _, start, _ = flashed
     after = board.wait_console(b"wake reset_cause=", start=start)
     assert b"not ready" in board.wait_console(b"not ready", start=start)
     assert b"Traceback" not in after.split(b"wake reset_cause=")[1].split(b"not ready")[0]
 
 
 def test_a_second_flash_copies_nothing_and_says_so(flashed):
-    board, _, _ = flashed
+    board = flashed[0]
     t0 = time.monotonic()
     r = nodectl_flash("--port", board.port, "--kind", "climate")
     wall = time.monotonic() - t0
@@ -84,7 +84,7 @@ def test_a_second_flash_copies_nothing_and_says_so(flashed):
 
 
 def test_a_changed_file_is_the_only_one_copied(flashed, monkeypatch):
-    board, _, _ = flashed
+    board = flashed[0]
     built = firmware_build.build()
     changed = dict(built, **{"main.py": built["main.py"] + b"# field fix 1\n"})
     monkeypatch.setattr(firmware_build, "build", lambda: dict(changed))
@@ -98,7 +98,7 @@ def test_a_changed_file_is_the_only_one_copied(flashed, monkeypatch):
 
 
 def test_a_module_the_new_firmware_drops_is_removed(flashed, monkeypatch):
-    board, _, _ = flashed
+    board = flashed[0]
     built = firmware_build.build()
     monkeypatch.setattr(firmware_build, "build",
                         lambda: dict(built, **{"node/retired.mpy": built["node/log.mpy"]}))

@@ -76,6 +76,19 @@ def test_raw_paste_carries_a_script_many_windows_long(board, tmp_path):
     assert sent.count(b"\x01") >= len(script.read_bytes()) // 128
 
 
+def test_binary_output_and_console_input_reach_the_code_unchanged(board, tmp_path):
+    # mpremote mount serves files over the console with a binary protocol: the board's
+    # code reads the host's answers from stdin and writes raw bytes to stdout.
+    (tmp_path / "hosted.py").write_text("print('imported from the host')\n")
+    r = mpremote(board.port, "mount", str(tmp_path), "exec", "import hosted")
+    assert r.returncode == 0, r.stderr
+    assert "imported from the host" in r.stdout
+    r = subprocess.run([MPREMOTE, "connect", board.port, "exec",
+                        "import sys; print('a'); sys.stdout.buffer.write(b'\\x00\\n\\x01')"],
+                       capture_output=True, timeout=30)
+    assert r.stdout == b"a\r\n\x00\n\x01"      # print is cooked, buffer writes are not
+
+
 def test_soft_reset_clears_the_interpreter_and_resume_keeps_it(board):
     assert mpremote(board.port, "exec", "kept = 42").returncode == 0
     r = mpremote(board.port, "resume", "exec", "print(kept)")

@@ -39,7 +39,7 @@ from host_tools import boards
 from simulators import kinds as sim_kinds
 from simulators.board.pacing import PacedNode
 from simulators.board.pty_port import PtyPort
-from simulators.board.repl import Exec, Repl, SoftReset, cooked
+from simulators.board.repl import Exec, Repl, SoftReset
 from simulators.bus.i2c import Nack, Timeout
 from simulators.clock import Clock
 from simulators.interpreter import micropython_binary
@@ -324,7 +324,7 @@ class VirtualBoard:
 
     def _end(self, end: _WakeEnd) -> None:
         """The interpreter stopped the board: deep sleep, machine.reset(), watchdog."""
-        self._console(cooked(self.interp.read_output()))
+        self._console(self.interp.read_output())
         if end.how == "deepsleep":
             self.interp.kill()
             self.interp = None
@@ -412,7 +412,7 @@ class VirtualBoard:
                     if data:
                         self._console_input(data)
             elif it and fd == it.stdout:
-                self._console(cooked(it.read_output()))
+                self._console(it.read_output())
             elif it and fd == it.stdin:
                 it.flush_stdin()
             elif it and fd == it.requests:
@@ -570,7 +570,7 @@ class VirtualBoard:
             self._unread_done.add(job)
             self._input[:0] = unread       # the code did not read them: the REPL does
         if self.state == "draining" and job == self._job:
-            self._console(cooked(it.read_output()))
+            self._console(it.read_output())
             self._kbd_pending = False
             exc, exit_requested = self._result
             if job == 0:
@@ -593,7 +593,7 @@ class VirtualBoard:
     def _crashed(self) -> None:
         """The interpreter died without a reset (a fatal error): the board restarts."""
         it = self.interp
-        self._console(cooked(it.read_output()))
+        self._console(it.read_output())
         it.kill()
         self.interp = None
         self.state = "off"

@@ -46,7 +46,7 @@ def _run_file(name, g):
     except SystemExit:
         return False, True
     except BaseException as e:  # noqa: BLE001 - printed as the board prints it
-        sys.stdout.write(repl_worker.exception_text(e))
+        repl_worker.write_cooked(repl_worker.exception_text(e))
         return False, False
 
 
@@ -58,5 +58,5 @@ try:
         _call("main")   # from here a Ctrl-C on the console interrupts main.py
         _go, _exit = _run_file("main.py", _g)
 except KeyboardInterrupt as _e:   # in the instants between the files
-    sys.stdout.write(repl_worker.exception_text(_e))
+    repl_worker.write_cooked(repl_worker.exception_text(_e))
 repl_worker.serve(_g, 0, _exit)

@@ -9,6 +9,7 @@
 # Bytes that came in on the console while code ran went to this process's stdin, as a
 # board's stdin ring buffer holds them; whatever the code did not read goes back to the
 # host's REPL when the code ends, in order, so nothing typed is lost.
+import builtins
 import io
 import select
 import sys
@@ -18,6 +19,34 @@ from board_link import call
 
 _poll = select.poll()
 _poll.register(sys.stdin, select.POLLIN)
+
+# A board cooks text on its console: print() sends every "\n" as "\r\n"
+# (mp_hal_stdout_tx_strn_cooked), while sys.stdout.buffer writes bytes as they are
+# (shared/runtime/sys_stdio_mphal.c). The unix port cooks nothing, and its sys.stdout
+# cannot be replaced, so print and the REPL's echo of a value are: binary output (a
+# provisioning frame, mpremote's mount protocol) then crosses the console unchanged.
+_print = print
+
+
+def write_cooked(text):
+    sys.stdout.write(text.replace("\n", "\r\n"))
+
+
+def _cooked_print(*args, sep=" ", end="\n", file=None):
+    if file is not None and file is not sys.stdout and file is not sys.stderr:
+        return _print(*args, sep=sep, end=end, file=file)
+    buf = io.StringIO()
+    _print(*args, sep=sep, end=end, file=buf)
+    write_cooked(buf.getvalue())
+
+
+def _repl_print(value):
+    if value is not None:
+        write_cooked(repr(value) + "\n")
+
+
+builtins.print = _cooked_print
+builtins.__repl_print__ = _repl_print
 
 
 _HERE = '  File "' + __file__.rsplit("/", 1)[0] + "/"
