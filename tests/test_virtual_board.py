@@ -140,6 +140,24 @@ def test_ctrl_c_interrupts_main_py_into_the_repl(tmp_path):
             assert n >= 20 and n % 10 == 0
 
 
+def test_with_kbd_intr_off_ctrl_c_is_data_for_the_code(tmp_path):
+    # A binary protocol on the console (provisioning) turns the interrupt character off.
+    with BoardProcess("climate", tmp_path) as board:
+        main = tmp_path / "main.py"
+        main.write_text("import micropython, sys, time, binascii\nmicropython.kbd_intr(-1)\n"
+                        "print('ready')\ndata = sys.stdin.buffer.read(3)\n"
+                        "print('got', binascii.hexlify(data).decode())\nmicropython.kbd_intr(3)\n"
+                        "while True:\n    time.sleep(0.1)\n")
+        assert mpremote(board.port, "fs", "cp", str(main), ":main.py").returncode == 0
+        with serial.Serial(board.port, 115200, timeout=0.2) as ser:
+            ser.write(b"\x04")
+            _read_until(ser, b"ready")
+            ser.write(b"\x03\x01\x04")
+            _read_until(ser, b"got 030104")
+            ser.write(b"\x03")                  # the interrupt character again
+            assert b"KeyboardInterrupt" in _read_until(ser, b">>> ")
+
+
 def test_a_sleeping_board_comes_up_at_the_repl_when_the_console_speaks(tmp_path):
     with BoardProcess("climate", tmp_path) as board:
         main = tmp_path / "main.py"

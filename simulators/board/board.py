@@ -174,6 +174,19 @@ class _Interpreter:
                 return
             del self.stdin_pending[:n]
 
+    def catches_ctrl_c(self) -> bool:
+        """Whether Ctrl-C is the interrupt character now. MicroPython's unix port
+        catches SIGINT while it is, and restores the default when the code calls
+        micropython.kbd_intr(-1): the process's caught-signal mask says which."""
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("SigCgt:"):
+                        return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+        except OSError:
+            pass
+        return True
+
     def interrupt(self) -> bool:
         now = time.monotonic()
         if now - self.last_kbd < KBD_REPEAT_S:
@@ -448,11 +461,15 @@ class VirtualBoard:
                 if i < 0:
                     self.interp.feed_stdin(data)
                     break
-                # Ctrl-C is the interrupt character: it interrupts, it is not stored
+                # Ctrl-C is the interrupt character: it interrupts, it is not stored,
+                # unless the code turned that off (micropython.kbd_intr(-1)): then it
+                # is data like any other byte, as a binary protocol needs.
                 self.interp.feed_stdin(data[:i])
                 data = data[i + 1:]
                 if state == "booting":
                     self._kbd_pending = True      # main.py has not started yet
+                elif not self.interp.catches_ctrl_c():
+                    self.interp.feed_stdin(b"\x03")
                 elif self.interp.interrupt():
                     interrupted = True
             if interrupted and self._serving is not None:

@@ -11,6 +11,7 @@
 # host's REPL when the code ends, in order, so nothing typed is lost.
 import builtins
 import io
+import micropython
 import select
 import sys
 from binascii import hexlify, unhexlify
@@ -80,6 +81,9 @@ def _source(job):
 
 def _run(job, g):
     try:
+        # As parse_compile_execute does: Ctrl-C interrupts the code, whatever an
+        # earlier piece of code set with micropython.kbd_intr().
+        micropython.kbd_intr(3)
         code = compile(_source(job), "<stdin>", job["mode"])
         exec(code, g)
     except SystemExit:
