@@ -301,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave the board at the REPL instead of resetting it into the new firmware")
     f.add_argument("--json", action="store_true", help="print the result as one JSON object")
     f.set_defaults(func=cmd_flash)
+
+    # provision, config, status, selftest, monitor, inventory export
+    from host_tools import field_commands
+    field_commands.add_parsers(sub)
     return p
 
 
