@@ -74,7 +74,7 @@ class BoardProcess:
     def console(self) -> bytes:
         return (self.workdir / "console.log").read_bytes()
 
-    def wait_console(self, needle: bytes, timeout: float = 20.0, start: int = 0) -> bytes:
+    def wait_console(self, needle: bytes, timeout: float = 60.0, start: int = 0) -> bytes:
         """Wait until the console log, from byte `start`, holds `needle`."""
         deadline = time.monotonic() + timeout
         while True:
