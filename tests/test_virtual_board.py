@@ -18,7 +18,7 @@ from simulators.board.repl import Exec, Repl, SoftReset, continue_with_input
 MPREMOTE = str(Path(sys.executable).parent / "mpremote")
 
 
-def mpremote(port: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+def mpremote(port: str, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
     return subprocess.run([MPREMOTE, "connect", port, *args], capture_output=True, text=True,
                           timeout=timeout)
 
