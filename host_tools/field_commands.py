@@ -194,14 +194,20 @@ def add_parsers(sub) -> None:
                        "locked again.",
                        epilog="examples:\n  nodectl config get --port /dev/ttyACM0\n"
                        "  nodectl config set --port /dev/ttyACM0 interval_s=600 rain_alarm_mm_h=20")
-    c.add_argument("action", choices=("get", "set"))
-    c.add_argument("pairs", nargs="*", metavar="key=value",
-                   help="settings to set (set), or names to show (get)")
-    c.add_argument("--port", required=True, help="the node's serial port")
-    c.add_argument("--inventory", default="inventory.csv",
-                   help="inventory holding the node's payload key, to unlock it (default inventory.csv)")
-    c.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    c.set_defaults(func=_verb("config", _config))
+    actions = c.add_subparsers(dest="action", required=True, metavar="get|set")
+    for action, what in (("get", "names to show (default: all)"), ("set", "settings to change")):
+        a = actions.add_parser(action, help=f"{action} settings",
+                               epilog=f"example: nodectl config {action} --port /dev/ttyACM0 "
+                               + ("interval_s site" if action == "get" else "interval_s=600"))
+        a.add_argument("pairs", nargs="*", metavar="key" if action == "get" else "key=value",
+                       help=what)
+        a.add_argument("--port", required=True, help="the node's serial port")
+        if action == "set":
+            a.add_argument("--inventory", default="inventory.csv",
+                           help="inventory holding the node's payload key, to unlock it "
+                           "(default inventory.csv)")
+        a.add_argument("--json", action="store_true", help="print the result as one JSON object")
+        a.set_defaults(func=_verb("config", _config))
 
     s = sub.add_parser("status", help="a node's firmware, identity, key check values, modem and counters",
                        description="Read the node's status over serial: firmware and whether its files "
