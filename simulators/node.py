@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulators.bus.i2c import I2CBus, Nack, Timeout
+from simulators.bus.i2c import Hang, I2CBus, Nack, Timeout
 from simulators.bus.uart import UartLink
 from simulators.clock import Clock
 from simulators.flash import Flash, PowerCut
@@ -38,6 +38,13 @@ PIN_WAKE, TIMER_WAKE = 2, 4
 EIO, ENODEV, ETIMEDOUT = 5, 19, 110
 RTC_EPOCH = 946684800          # MicroPython boards count from 2000-01-01
 WALL_GUARD_S = 30.0            # a node silent this long on the wall clock is hung
+READLINE_HANG_US = 3600 * 10**6   # a readline() this long, no watchdog: the node is dead
+# RP2040 watchdog registers (RP2040 datasheet, watchdog): CTRL (bit 31 TRIGGER resets at
+# once, bit 30 ENABLE: "when not enabled the watchdog timer is paused", bits 0..23 TIME)
+# and SCRATCH0..3, kept through a watchdog reset and lost at power-on (pico-sdk keeps
+# SCRATCH4..7 for itself).
+RP2040_WDT_CTRL = 0x40058000
+RP2040_SCRATCH = tuple(0x4005800C + 4 * i for i in range(4))
 READING_LINE = re.compile(r"reading seq=(\d+)")
 
 
@@ -84,6 +91,7 @@ class SimNode:
         self.adc: dict = {}
         self.parts: dict = {}
         self.rtc_memory = b""
+        self.scratch: dict[int, int] = {}     # RP2040 watchdog scratch registers
         self.reset_cause = PWRON_RESET
         self.wake_reason = 0           # machine.wake_reason() of the next wake
         self.wake_pins: dict = {}      # pin -> trigger, armed with Pin.irq(wake=DEEPSLEEP)
@@ -103,6 +111,7 @@ class SimNode:
         self.rom: Path | None = None
         self._wdt_timeout_us: int | None = None
         self._wdt_deadline: int | None = None
+        self._wdt_paused_left: int | None = None
         self._cut_at_us: int | None = None
         self._build_modem()
         self._build_battery()
@@ -165,6 +174,7 @@ class SimNode:
     def power_cut(self) -> None:
         """The supply fails: RAM and RTC memory go, the modem loses its session."""
         self.rtc_memory = b""
+        self.scratch = {}
         self.reset_cause = PWRON_RESET
         self.modem.power_cut()
 
@@ -184,7 +194,12 @@ class SimNode:
         start = self.clock.now_us
         self._cut_at_us = cut_at_us
         self.flash.cut_at_op = None if cut_at_flash_op is None else self.flash.ops + cut_at_flash_op
+        # Every reset stops the watchdog; the firmware starts it again if it wants one.
+        self._wdt_timeout_us = None
         self._wdt_deadline = None
+        self._wdt_paused_left = None
+        for link in self.uarts.values():
+            link.node_reset()          # the UARTs' receive buffers were in RAM
         self.wake_pins = {}            # re-armed by the firmware on each wake
         marks = {p: len(getattr(m, "measurements", ())) for p, m in self.parts.items()}
         console_path = self.workdir / "wake.log"
@@ -326,7 +341,7 @@ class SimNode:
             return int((self.clock.unix_time() - RTC_EPOCH) * 1e6)
         if op == "board":
             info = {"unique_id": self.unique_id.hex(), "freq": self.board.get("freq", 125_000_000),
-                    "rtc_memory": bool(self.board.get("rtc_memory"))}
+                    "rtc_memory": bool(self.board.get("rtc_memory")), "mcu": self.board["mcu"]}
             if self.batched and float(self.clock.epoch_s).is_integer():
                 info["epoch_s"] = int(self.clock.epoch_s)   # the batched wire computes rtc
             return info
@@ -365,8 +380,25 @@ class SimNode:
             self.rtc_memory = data
             return None
         if op == "wdt_start":
+            # machine.py checked the port's limits; 0 on RP2040 is watchdog_enable(0),
+            # which triggers the reset at once (pico-sdk hardware_watchdog).
             self._wdt_timeout_us = int(a[0]) * 1000
             self._wdt_deadline = self.clock.now_us + self._wdt_timeout_us
+            if self._wdt_timeout_us == 0:
+                raise _WakeEnd("wdt")
+            return None
+        if op == "lightsleep":
+            self._lightsleep(int(a[0]))
+            return None
+        if op in ("mem32_get", "mem32_set"):
+            addr = int(a[0])
+            if self.board["mcu"] != "rp2040" or addr not in RP2040_SCRATCH + (RP2040_WDT_CTRL,):
+                return {"err": f"mem32[0x{addr:08x}] is not modelled on {self.board['mcu']}"}
+            if addr == RP2040_WDT_CTRL:
+                return self._wdt_ctrl(None if op == "mem32_get" else int(a[1]))
+            if op == "mem32_get":
+                return self.scratch.get(addr, 0)
+            self.scratch[addr] = int(a[1]) & 0xFFFFFFFF
             return None
         if op == "wdt_feed":
             if self._wdt_timeout_us is not None:
@@ -381,7 +413,13 @@ class SimNode:
             self.flash.erase(int(a[0]))
             return None
         if op == "deepsleep":
-            raise _WakeEnd("deepsleep", int(a[0]))
+            ms = int(a[0])
+            if (self.board["mcu"] == "rp2040" and self._wdt_deadline is not None
+                    and self._wdt_deadline < self.clock.now_us + ms * 1000):
+                # rp2's deepsleep is lightsleep, then a reset (ports/rp2/modmachine.c), and
+                # the watchdog counts through a light sleep: it ends the sleep early.
+                self._wait(ms * 1000)
+            raise _WakeEnd("deepsleep", ms)
         if op == "reset":
             raise _WakeEnd("reset")
         if op == "repl":
@@ -393,6 +431,50 @@ class SimNode:
                               f"runs; console:\n"
                               f"{(self.workdir / 'wake.log').read_text(errors='replace')[-2000:]}")
         return {"err": f"unknown request {op!r}"}
+
+    def _wdt_ctrl(self, value: int | None):
+        """The RP2040 watchdog's CTRL register through machine.mem32 (pico-sdk's
+        watchdog_disable clears ENABLE; the count pauses until it is set again)."""
+        if value is None:
+            if self._wdt_deadline is not None:
+                return 1 << 30 | min(0xFFFFFF, self._wdt_deadline - self.clock.now_us)
+            return min(0xFFFFFF, self._wdt_paused_left or 0)
+        if value & 1 << 31:
+            raise _WakeEnd("wdt")
+        if not value & 1 << 30 and self._wdt_deadline is not None:
+            self._wdt_paused_left = self._wdt_deadline - self.clock.now_us
+            self._wdt_deadline = None
+        elif value & 1 << 30 and self._wdt_deadline is None and self._wdt_paused_left:
+            self._wdt_deadline = self.clock.now_us + self._wdt_paused_left
+            self._wdt_paused_left = None
+        return None
+
+    def _lightsleep(self, us: int) -> None:
+        """machine.lightsleep: the watchdog counts through it on RP2040 (micropython#17228:
+        a WDT(3000) resets a lightsleep(5000)); on ESP32 its timer group is clock-gated
+        in light sleep (ESP-IDF Sleep Modes: digital peripherals are clock-gated and keep
+        their state), so it pauses and goes on counting from where it was."""
+        if self.board["mcu"] == "rp2040" or self._wdt_deadline is None:
+            self._wait(us)
+            return
+        left = self._wdt_deadline - self.clock.now_us
+        self._wdt_deadline = None
+        try:
+            self._wait(us)
+        finally:
+            self._wdt_deadline = self.clock.now_us + left
+
+    def _bus_hang(self, hang: Hang):
+        """An I2C transaction that does not end (fault mode `hang`), as the port has it."""
+        if self.board["mcu"] == "rp2040":
+            # The call does not return: only the watchdog (or a power cut) ends it.
+            if self._wdt_deadline is None and self._cut_at_us is None:
+                raise NodeStopped(f"{self.name}: hung in an I2C transaction ({hang}) and no "
+                                  f"watchdog runs: the node is dead until its power is cycled")
+            self._wait(1 << 62)     # stops at the watchdog's deadline or the cut
+        # ESP32: ESP-IDF's command timeout, 100 ms per byte plus one (ports/esp32/machine_i2c.c).
+        self._wait(100_000 * (1 + hang.nbytes))
+        raise Timeout(str(hang))
 
     def _cut_check(self) -> None:
         if self._cut_at_us is not None and self.clock.now_us >= self._cut_at_us:
@@ -406,12 +488,15 @@ class SimNode:
         bus = self.i2c.get(int(a[0]))
         if bus is None:
             return {"err": 19}
-        if op == "i2c_scan":
-            return bus.scan()
-        if op == "i2c_write":
-            return bus.write(int(a[1]), bytes.fromhex(a[2]), bool(a[3]))
-        if op == "i2c_read":
-            return bus.read(int(a[1]), int(a[2]), bool(a[3])).hex()
+        try:
+            if op == "i2c_scan":
+                return bus.scan()
+            if op == "i2c_write":
+                return bus.write(int(a[1]), bytes.fromhex(a[2]), bool(a[3]))
+            if op == "i2c_read":
+                return bus.read(int(a[1]), int(a[2]), bool(a[3])).hex()
+        except Hang as hang:
+            self._bus_hang(hang)
         return {"err": f"unknown request {op!r}"}
 
     def _uart(self, op: str, a: list):
@@ -430,18 +515,35 @@ class SimNode:
         if op == "uart_read":
             n, timeout_ms, _timeout_char_ms, line = int(a[1]), int(a[2]), int(a[3]), bool(a[4])
             if line:
-                ready = link.node_peek_line
-            elif n > 0:
+                return self._readline(link, timeout_ms * 1000)
+            if n > 0:
                 ready = lambda: link.node_available() >= n  # noqa: E731
             else:
                 ready = lambda: link.node_available() > 0  # noqa: E731
             self._wait(timeout_ms * 1000, ready)
             if not link.node_available():
                 return None
-            if line:
-                return link.node_read_line().hex()
             return link.node_read(n if n > 0 else link.node_available()).hex()
         if op == "uart_break":
             link.node_break()
             return None
         return {"err": f"unknown request {op!r}"}
+
+    def _readline(self, link: UartLink, timeout_us: int):
+        """UART.readline() as MicroPython does it (py/stream.c stream_unbuffered_readline):
+        one byte at a time until a newline, each read waiting up to the UART's timeout, no
+        limit on the whole. Bytes that keep coming without a newline keep it reading."""
+        out = bytearray()
+        start = self.clock.now_us
+        while True:
+            if not self._wait(timeout_us, link.node_available) and not link.node_available():
+                break
+            chunk = link.node_read_line()
+            out += chunk
+            if chunk.endswith(b"\n"):
+                break
+            if (self._wdt_deadline is None and self._cut_at_us is None
+                    and self.clock.now_us - start > READLINE_HANG_US):
+                raise NodeStopped(f"{self.name}: UART.readline() has been reading for an hour "
+                                  f"(a line that never ends) and no watchdog runs")
+        return out.hex() if out else None

@@ -15,6 +15,11 @@ from micropython import const
 
 from drivers import SensorError
 
+try:
+    from node import watchdog   # fed where the driver waits long or makes progress
+except ImportError:             # the driver on its own, outside a node
+    watchdog = None
+
 _ADDRESS = const(0x18)
 _WHO_AM_I = const(0x0F)
 _WHO_AM_I_VALUE = const(0x33)
@@ -128,4 +133,6 @@ class LIS3DH:
             if v & 0x8000:
                 v -= 0x10000
             out[i] = (v >> 6) * k                   # 10-bit left-justified
+        if watchdog is not None:
+            watchdog.progress()     # new samples: a glass session may poll for minutes
         return n

@@ -26,6 +26,11 @@ import time
 
 from drivers import SensorError
 
+try:
+    from node import watchdog   # fed where the driver waits long or makes progress
+except ImportError:             # the driver on its own, outside a node
+    watchdog = None
+
 _BAUD = const(1200)
 _BREAK_BAUD = const(600)       # 13 bit times at 600 baud: 21.7 ms >= 12 ms (§7.1)
 _MARK_MS = const(9)            # >= 8.33 ms marking after the break (§7.1)
@@ -207,9 +212,13 @@ class SDI12:
             return True     # no service request when ttt is 000
         start = time.ticks_ms()
         limit = seconds * 1000 + _SRQ_SLACK_MS
+        if watchdog is not None:
+            watchdog.expect(limit)  # the sensor's ttt: may be past the timeout
         while not self.uart.any():
             if time.ticks_diff(time.ticks_ms(), start) >= limit:
                 return False
+            if watchdog is not None:
+                watchdog.waiting()
             time.sleep_ms(10)
         line = self.uart.readline()
         return bool(line) and line.rstrip() == address.encode()

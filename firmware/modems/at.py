@@ -13,6 +13,8 @@ handed to the caller (or counted as strays when nobody asked).
 """
 import time
 
+from node import watchdog
+
 _MAX_LINE = 1100      # longest line kept (a 242-byte downlink in hex is ~520 characters)
 
 
@@ -73,12 +75,15 @@ class AT:
         self.drain()
         self.write_line(cmd)
         start = time.ticks_ms()
+        watchdog.expect(timeout_ms)
         lines = []
         while time.ticks_diff(time.ticks_ms(), start) < timeout_ms:
+            watchdog.waiting()
             line = self._line()
             if line is None:
                 continue
             if line in self._status:
+                watchdog.progress()     # the modem answered
                 if line == self._ok:
                     return lines
                 raise ATError(line, cmd, lines)
@@ -99,18 +104,23 @@ class AT:
         """The oldest event starting with one of `prefixes` (a str or a tuple), queued or
         arriving within `timeout_ms`; None when none does. Other events stay queued."""
         start = time.ticks_ms()
+        watchdog.expect(timeout_ms)     # e.g. a join's RX windows: fed while they last
         while True:
             line = self.take_event(prefixes)
             if line is not None:
+                watchdog.progress()
                 return line
             if time.ticks_diff(time.ticks_ms(), start) >= timeout_ms:
                 return None
+            watchdog.waiting()
             if self._line() is not None:
                 self.strays += 1
 
     def drain(self, quiet_ms=0):
         """Read what has arrived until the line stays quiet for `quiet_ms`; events are queued,
-        the other lines returned (a caller may want to know that something stray came)."""
+        the other lines returned (a caller may want to know that something stray came).
+        Not fed: on a line that never goes quiet this does not return, and the watchdog
+        ends it."""
         strays = []
         start = time.ticks_ms()
         while True:

@@ -13,6 +13,7 @@ import time
 
 import machine
 
+from node import steps, watchdog
 from node.board import Board, BoardError
 from node.counter import ReservedCounter
 from node.delivery import Sender
@@ -27,11 +28,12 @@ _MIN_SLEEP_MS = 1000
 _ERROR_SLEEP_MS = 900 * 1000
 
 
-def _reading(board, settings, seq):
+def _measure(board, settings):
     import kinds
     kind = kinds.load(settings.kind)
     values, faults = kind.measure(board, settings)
-    return kind.encode(seq, values, faults)
+    # Parts kept out after they hung the node read as failed parts (node/steps.py).
+    return kind, values, faults | steps.fault_bits(kind)
 
 
 def _plan(board, settings):
@@ -54,31 +56,45 @@ def wake():
     log("wake reset_cause=%d", cause)
     try:
         board = Board.load()
+        watchdog.start(board)       # from here on a hang ends in a reset (node/watchdog.py)
         settings = Settings.load()
     except (BoardError, SettingsError) as e:
         log("not ready: %s", e)
         return _UNPROVISIONED_SLEEP_MS
-    resets = count_reset(cause)
+    steps.load(board, cause)        # a step a watchdog reset hit is skipped a while
+    resets = count_reset(cause, steps.slept())
     if resets is not None:
         log("resets %s", resets)
+    board = steps.WatchedBoard(board.spec)
     # A kind may wake between its slots (climate watches the rain): its plan() says
     # whether this wake takes a reading and how long to sleep after it (None: interval).
     planned = time.ticks_ms()
-    take, plan_sleep_ms = _plan(board, settings)
-    if not take:
-        return max(_MIN_SLEEP_MS, plan_sleep_ms - time.ticks_diff(time.ticks_ms(), planned))
+    plan_sleep_ms = None
     # The ring's capacity: the configuration's, within what the board's flash holds.
     queue = ReadingQueue(min(settings.queue_max, board.spec.get("queue_max", settings.queue_max)))
     reserve = board.spec.get("counter_reserve", 1)
     seqs = ReservedCounter("seq", reserve, rtc_index=1)
-    seq = seqs.take()
-    if not queue.push(seq, _reading(board, settings, seq)):
-        log("reading seq=%d: no data rate carries it; dropped (unsendable)", seq)
-    log("reading seq=%d queued=%d", seq, len(queue))
-    counter = ReservedCounter("ctr", reserve, rtc_index=0)
-    record = NodeRecord(queue, seqs, settings.interval_ms)
-    record.prepare()            # a node record takes its seq when one is due
-    Sender(board, settings, queue, counter, record).run()
+    if not steps.skipping(steps.MEASURE):
+        steps.begin(steps.MEASURE)
+        take, plan_sleep_ms = _plan(board, settings)
+        if not take:
+            steps.end()
+            return max(_MIN_SLEEP_MS, plan_sleep_ms - time.ticks_diff(time.ticks_ms(), planned))
+        # Measured before the seq is taken: a wake that hangs in a part costs no seq.
+        kind, values, faults = _measure(board, settings)
+        steps.end()
+        seq = seqs.take()
+        if not queue.push(seq, kind.encode(seq, values, faults)):
+            log("reading seq=%d: no data rate carries it; dropped (unsendable)", seq)
+        watchdog.progress()         # the reading is on the flash
+        log("reading seq=%d queued=%d", seq, len(queue))
+    if not steps.skipping(steps.MODEM):
+        steps.begin(steps.MODEM)
+        counter = ReservedCounter("ctr", reserve, rtc_index=0)
+        record = NodeRecord(queue, seqs, settings.interval_ms)
+        record.prepare()            # a node record takes its seq when one is due
+        Sender(board, settings, queue, counter, record).run()
+        steps.end()
     if plan_sleep_ms is not None:
         return max(_MIN_SLEEP_MS, plan_sleep_ms - time.ticks_diff(time.ticks_ms(), planned))
     awake = time.ticks_diff(time.ticks_ms(), started)
@@ -95,4 +111,5 @@ def main():
         sys.print_exception(e)
         sleep_ms = _ERROR_SLEEP_MS
     log("sleep %d ms", sleep_ms)
-    machine.deepsleep(sleep_ms)
+    steps.sleeping()
+    watchdog.deepsleep(sleep_ms)

@@ -1,7 +1,9 @@
 """A virtual I2C bus: devices by 7-bit address, NACK where nobody answers.
 
 A device model implements `write(data: bytes, stop: bool)` and `read(n: int) -> bytes`
-and raises `Nack` where the real part would not acknowledge its address.
+and raises `Nack` where the real part would not acknowledge its address. A device in
+fault mode `hang` holds the bus: its transactions raise `Hang` and never reach it
+(simulators/sensors/faults.py says what each MCU's port makes of that).
 """
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ class Nack(Exception):
     """No acknowledge: the addressed part is absent or refuses this transaction."""
 
 
-from simulators.sensors.faults import Timeout  # noqa: E402  (re-exported for bus users)
+# Re-exported for the bus's users.
+from simulators.sensors.faults import Hang, Timeout  # noqa: E402,F401
 
 
 class I2CBus:
@@ -31,12 +34,18 @@ class I2CBus:
             raise Nack(f"no device at 0x{address:02x}")
         return dev
 
+    def _holding(self, address: int, nbytes: int):
+        dev = self._device(address)
+        if getattr(dev, "fault", None) == "hang":
+            raise Hang(address, nbytes)
+        return dev
+
     def write(self, address: int, data: bytes, stop: bool = True) -> int:
-        self._device(address).write(bytes(data), stop)
+        self._holding(address, len(data)).write(bytes(data), stop)
         return len(data)
 
     def read(self, address: int, n: int, stop: bool = True) -> bytes:
-        data = self._device(address).read(n)
+        data = self._holding(address, n).read(n)
         if len(data) != n:
             raise AssertionError(f"{self.name}: model at 0x{address:02x} returned {len(data)} of {n} bytes")
         return data

@@ -29,7 +29,8 @@ Slave faults (simulators/sensors/faults.py): absent (never answers), nack (excep
 slave device failure), crc (the reply's CRC is corrupted), timeout (the reply comes
 `late_us` after the request, long after a master's response timeout), stuck (the
 previous reply to the same request, byte for byte), range (the slave's registers hold
-values out of its range: up to the subclass).
+values out of its range: up to the subclass), hang (the slave's MCU locked up: it never
+answers, like absent; the master's UART reads time out, so it cannot hang the node).
 """
 from __future__ import annotations
 
@@ -167,13 +168,13 @@ class ModbusBus:
         unit, pdu = frame[0], frame[1:-2]
         if unit == 0:
             for slave in self.slaves.values():
-                if slave.fault != "absent":
+                if slave.fault not in ("absent", "hang"):
                     self._dispatch(slave, pdu)
             return
         slave = self.slaves.get(unit)
         if slave is None:
             slave = next((s for s in self.slaves.values() if unit in s.also_answers), None)
-        if slave is None or slave.fault == "absent":
+        if slave is None or slave.fault in ("absent", "hang"):
             return
         if slave.fault == "stuck" and pdu in slave._last_reply:
             reply = slave._last_reply[pdu]

@@ -18,6 +18,10 @@ Follows SDI-12 v1.4 §7 timing as sensors see it:
 The board's adapter is a plain one-wire level shifter: TX and RX both sit on the data
 line, so the node hears its own command (`echo=True`, the default). Every protocol
 violation the sensors see is kept in `violations` for tests.
+
+A sensor in fault mode `hang` (its MCU locked up) neither hears nor answers: the node's
+UART reads time out, so on this bus a hung sensor is a silent one
+(simulators/sensors/faults.py).
 """
 from __future__ import annotations
 
@@ -30,6 +34,10 @@ MARK_TOL_US = 400
 SLEEP_US = 100_000
 REPLY_DELAY_US = 10_000       # marking 8.33 ms, then the first start bit (<= 15 ms)
 CHAR_US = char_time_us(1200, 7, "E", 1)
+
+
+def _hung(sensor) -> bool:
+    return getattr(sensor, "fault", None) == "hang"
 
 
 class SDI12Bus:
@@ -96,7 +104,8 @@ class SDI12Bus:
         self.timeline.append((start, now, text))
         address = text[0]
         if address == "?":
-            replies = [s.command(s.address, text[1:]) for s in self.sensors.values()]
+            replies = [s.command(s.address, text[1:]) for s in self.sensors.values()
+                       if not _hung(s)]
             replies = [r for r in replies if r[0] is not None]
             if len(replies) > 1:     # every sensor answers: a collision
                 self._schedule(now + REPLY_DELAY_US, "\x7f" * 3 + "\r\n")
@@ -108,7 +117,7 @@ class SDI12Bus:
             return
         self._addressed = address
         sensor = self.sensors.get(address)
-        if sensor is None:
+        if sensor is None or _hung(sensor):
             return
         reply, delay = sensor.command(address, text[1:])
         if reply is not None:

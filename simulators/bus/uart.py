@@ -3,6 +3,14 @@
 Bytes travel at the configured baud rate: a byte written by either side arrives one
 character time (start + data + parity + stop bits) after the previous one. When the two
 ends disagree on the frame format, the receiver sees garbage, as on a real wire.
+
+`jam(start_us, end_us)` puts a fault on the line towards the node: a byte every
+`JAM_GAP_US` and never a line end (a device stuck in a loop writing to its UART, or a
+flapping line read as framing-error bytes). A silent device cannot block the node, since
+every `machine.UART` read returns after its timeout; a jammed line can: MicroPython's
+`readline()` reads one byte at a time until a newline, each read waiting up to the
+timeout, with no limit on the whole (py/stream.c `stream_unbuffered_readline`), and a
+loop that drains the receiver while bytes are there never ends.
 """
 from __future__ import annotations
 
@@ -16,6 +24,10 @@ def char_time_us(baudrate: int, bits: int = 8, parity: str | None = None, stop: 
     return int(round((1 + bits + (0 if parity is None else 1) + stop) * 1e6 / baudrate))
 
 
+JAM_GAP_US = 5_000
+JAM_BYTE = 0x00
+
+
 class UartLink:
     def __init__(self, clock: Clock, baudrate: int, bits: int = 8, parity: str | None = None,
                  stop: int = 1):
@@ -25,6 +37,7 @@ class UartLink:
         self.device = None
         self._rx = deque()            # bytes that have arrived at the node
         self._busy_until = {"node": 0, "device": 0}   # each TX line is busy until
+        self.jams: list[tuple[int, int]] = []         # [start_us, end_us) of jam()
 
     def attach(self, device) -> None:
         """`device.receive(data: bytes)` is called when bytes arrive at the device;
@@ -76,6 +89,11 @@ class UartLink:
         if self.device is not None and hasattr(self.device, "on_break"):
             self.device.on_break()
 
+    def node_reset(self) -> None:
+        """The node's MCU was reset (a wake from deep sleep is one): what its UART had
+        received and nobody read was in its RAM and is gone."""
+        self._rx.clear()
+
     def node_available(self) -> int:
         return len(self._rx)
 
@@ -97,6 +115,19 @@ class UartLink:
             if b == 0x0A:
                 break
         return bytes(out)
+
+    # --- faults ---------------------------------------------------------------
+    def jam(self, start_us: int, end_us: int) -> None:
+        """From `start_us` to `end_us` the node receives a byte every JAM_GAP_US and no
+        line end."""
+        self.jams.append((start_us, end_us))
+        self.clock.call_at(max(start_us, self.clock.now_us), self._jam_byte, end_us)
+
+    def _jam_byte(self, end_us: int) -> None:
+        if self.clock.now_us >= end_us:
+            return
+        self._rx.append(JAM_BYTE)
+        self.clock.call_at(self.clock.now_us + JAM_GAP_US, self._jam_byte, end_us)
 
     # --- device side ---------------------------------------------------------
     def send(self, data: bytes) -> None:

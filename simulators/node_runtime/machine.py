@@ -64,7 +64,9 @@ def deepsleep(ms=0):
 
 
 def lightsleep(ms=0):
-    call("sleep", int(ms) * 1000)
+    # Not time.sleep: the watchdog counts through a light sleep on RP2040 but not on
+    # ESP32 (docs/watchdog.md), so the simulator must know which one this is.
+    call("lightsleep", int(ms) * 1000)
 
 
 def reset():
@@ -244,8 +246,42 @@ class RTC:
 
 
 class WDT:
+    """machine.WDT as the ports have it (docs/library/machine.WDT.rst): started by the
+    constructor, fed by feed(), and never stopped (there is no deinit). A second WDT()
+    restarts it with its own timeout, as both ports do (rp2: watchdog_enable again;
+    esp32: esp_task_wdt_reconfigure)."""
+
     def __init__(self, id=0, timeout=5000):
-        call("wdt_start", int(timeout))
+        timeout = int(timeout)
+        if _board.get("mcu") == "rp2040":
+            # ports/rp2/machine_wdt.c: id 0 only; a 24-bit counter at 2 ticks/µs.
+            if id != 0:
+                raise ValueError("WDT(%d) doesn't exist" % id)
+            if not 0 <= timeout <= 8388:
+                raise ValueError("timeout exceeds 8388")
+        else:
+            # ports/esp32/machine_wdt.c: id 0 only, timeout_ms > 0.
+            if id != 0:
+                raise ValueError()
+            if timeout <= 0:
+                raise ValueError("WDT timeout too short")
+        call("wdt_start", timeout)
 
     def feed(self):
         call("wdt_feed")
+
+
+class _Mem32:
+    """machine.mem32 for the registers the simulator models: on RP2040 the watchdog's
+    CTRL (0x40058000) and SCRATCH0..3 (0x4005800c..0x40058018), which keep their value
+    through a watchdog reset and lose it at power-on (RP2040 datasheet, watchdog
+    registers). Any other address is an error here."""
+
+    def __getitem__(self, addr):
+        return call("mem32_get", int(addr))
+
+    def __setitem__(self, addr, value):
+        call("mem32_set", int(addr), int(value) & 0xFFFFFFFF)
+
+
+mem32 = _Mem32()
