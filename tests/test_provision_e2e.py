@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from host_tools import envelope, export, inventory, keys, schemas
+from host_tools import boards, envelope, export, inventory, keys, schemas
 from host_tools import serial_link as sl
 from simulators.board.image import read_files
 from simulators.network import lorawan
@@ -140,15 +140,31 @@ def bench(tmp_path_factory):
     outputs: list[str] = []
     out = {"outputs": outputs, "workdir": wd}
     inv = wd / "inventory.csv"
+    def settled(fn):
+        """Run `fn`, then wait until the node has gone back to sleep: a command that
+        interrupts a wake would find its watchdog counting."""
+        n = len(board.events)
+        result = fn()
+        board.wait_event("sleep", n)
+        return result
+
+    def cp(src: Path):
+        run(outputs, "mpremote", "connect", board.port, "fs", "cp", str(src), ":board.json")
+
     try:
         out["print1"] = run(outputs, "mpremote", "connect", board.port, "exec", "print(1)").stdout
-        n = len(board.events)
-        run(outputs, "nodectl", "flash", "--port", board.port, "--kind", "climate")
-        board.wait_event("sleep", n)             # not provisioned: it sleeps an hour
-        n = len(board.events)
-        out["selftest"] = run(outputs, "nodectl", "selftest", "--port", board.port, "--json")
-        board.wait_event("sleep", n)
-        out["bad_frames"] = send_bad_frames(board)
+        settled(lambda: run(outputs, "nodectl", "flash", "--port", board.port, "--kind", "climate"))
+        out["selftest"] = settled(lambda: run(outputs, "nodectl", "selftest", "--port", board.port,
+                                              "--json"))
+        # A board whose SHT4x is wired to another address than its board file says.
+        spec = json.loads(boards.path_of("pico-rak3172").read_text())
+        spec["parts"]["sht4x"]["address"] = 0x45
+        (wd / "miswired.json").write_text(json.dumps(spec))
+        cp(wd / "miswired.json")
+        out["selftest_miswired"] = settled(lambda: run(outputs, "nodectl", "selftest", "--port",
+                                                       board.port, "--json", check=False))
+        cp(boards.path_of("pico-rak3172"))
+        out["bad_frames"] = settled(lambda: send_bad_frames(board))
         n = len(board.events)
         r = run(outputs, "nodectl", "provision", "--port", board.port, "--kind", "climate",
                 "--inventory", str(inv), "--site", "Sendlinger Tor", "--lat", "48.1339",
@@ -156,14 +172,11 @@ def bench(tmp_path_factory):
         out["provision"] = json.loads(r.stdout)
         out["monitor"] = follow_console(board, outputs)      # the wake after the reset
         board.wait_event("sleep", n)
-        n = len(board.events)
-        out["config_set"] = run(outputs, "nodectl", "config", "set", "--port", board.port,
-                                "--inventory", str(inv), "interval_s=600", "--json")
-        board.wait_event("sleep", n)
-        n = len(board.events)
-        out["status"] = json.loads(run(outputs, "nodectl", "status", "--port", board.port,
-                                       "--json").stdout)
-        board.wait_event("sleep", n)
+        out["config_set"] = settled(lambda: run(outputs, "nodectl", "config", "set", "--port",
+                                                board.port, "--inventory", str(inv),
+                                                "interval_s=600", "--json"))
+        out["status"] = json.loads(settled(lambda: run(outputs, "nodectl", "status", "--port",
+                                                       board.port, "--json")).stdout)
         out["config_get"] = json.loads(run(outputs, "nodectl", "config", "get", "--port",
                                            board.port, "interval_s", "site", "--json").stdout)
         # (the export commands themselves: tests/test_inventory_export.py)
@@ -243,6 +256,15 @@ def test_selftest_names_every_part_with_identity_reading_and_verdict(bench):
     assert parts["bme280"]["identity"].startswith("chip id 0x60")
     assert parts["modem"]["identity"].startswith("rak3172 DevEUI AC1F09")
     assert 30 < parts["sht4x"]["reading"]["humidity_pct"] <= 100
+
+
+def test_selftest_fails_a_part_that_does_not_answer_and_exits_non_zero(bench):
+    r = bench["selftest_miswired"]
+    assert r.returncode == 1
+    result = json.loads(r.stdout)
+    assert result["failed"] == ["sht4x"], result["parts"]
+    sht = next(p for p in result["parts"] if p["part"] == "sht4x")
+    assert sht["verdict"] == "fail" and "no answer at 0x45" in sht["reason"]
 
 
 def test_status_shows_the_keys_by_check_value_and_the_node_locked(bench):

@@ -105,7 +105,7 @@ def test_firmware_and_host_build_the_same_frames_and_escape_every_control_byte()
 def test_firmware_cmac_and_kcv_match_pycryptodome():
     rfc4493_key = bytes.fromhex("2b7e151628aed2a6abf7158809cf4f3c")
     msgs = [b"", bytes.fromhex("6bc1bee22e409f96e93d7e117393172a"), os.urandom(40), os.urandom(64)]
-    out = mp_eval("import node.provision as p, binascii\n"
+    out = mp_eval("import node.keycheck as p, binascii\n"
                   f"for m in {msgs!r}:\n"
                   f"    print(binascii.hexlify(p.cmac({rfc4493_key!r}, m)).decode())\n"
                   f"print(p.kcv({rfc4493_key!r}))")

@@ -22,6 +22,7 @@ truncated, oversize, malformed) is answered with SEQ 0. Nothing from a refused f
 stored. Keys are write-only: a reply carries their check value (KCV: the first 3 bytes
 of AES-128-ECB(key, 16 zero bytes)), never the key.
 """
+import gc
 import json
 import os
 import select
@@ -33,6 +34,7 @@ import machine
 from micropython import const
 
 from node import config_store, options
+from node.keycheck import cmac, kcv
 from node.settings import KEYS_FILE
 
 SOF = const(0xFE)
@@ -197,55 +199,6 @@ class Refused(Exception):
         self.reason = reason
 
 
-# --- AES helpers: key check values and the unlock tag ---------------------------------
-def _aes(key):
-    from cryptolib import aes
-    return aes(bytes(key), 1)
-
-
-def kcv(key):
-    """Key check value: first 3 bytes of AES-128-ECB(key, 16 zero bytes), hex."""
-    return hexlify(_aes(key).encrypt(bytes(16))[:3]).decode().upper()
-
-
-def _shift(block):
-    out = bytearray(16)
-    carry = 0
-    for i in range(15, -1, -1):
-        out[i] = ((block[i] << 1) | carry) & 0xFF
-        carry = block[i] >> 7
-    if block[0] & 0x80:
-        out[15] ^= 0x87
-    return out
-
-
-def cmac(key, msg):
-    """AES-CMAC (RFC 4493) on cryptolib's ECB mode."""
-    cipher = _aes(key)
-    k1 = _shift(cipher.encrypt(bytes(16)))
-    k2 = _shift(k1)
-    n = (len(msg) + 15) // 16 or 1
-    whole = len(msg) and len(msg) % 16 == 0
-    last = bytearray(16)
-    tail = msg[(n - 1) * 16:]
-    if whole:
-        for i in range(16):
-            last[i] = tail[i] ^ k1[i]
-    else:
-        pad = bytearray(tail) + b"\x80" + bytes(15 - len(tail))
-        for i in range(16):
-            last[i] = pad[i] ^ k2[i]
-    x = bytearray(16)
-    for j in range(n - 1):
-        blk = msg[j * 16:j * 16 + 16]
-        for i in range(16):
-            x[i] ^= blk[i]
-        x = bytearray(cipher.encrypt(bytes(x)))
-    for i in range(16):
-        x[i] ^= last[i]
-    return cipher.encrypt(bytes(x))
-
-
 # --- the node's files ------------------------------------------------------------------
 def _exists(path):
     try:
@@ -295,20 +248,6 @@ def _manifest():
     return m if isinstance(m, dict) else {}
 
 
-def _sha256_hex(path):
-    import hashlib
-    d = hashlib.sha256()
-    buf = bytearray(512)
-    mv = memoryview(buf)
-    with open(path, "rb") as f:
-        while True:
-            n = f.readinto(buf)
-            if not n:
-                break
-            d.update(mv[:n])
-    return hexlify(d.digest()).decode()
-
-
 def _rmtree(path, keep=()):
     """Remove `path` and what it holds, except the names in `keep` (top level)."""
     try:
@@ -336,23 +275,6 @@ def _eui(hexstr):
     except ValueError:
         return None
     return b if len(b) == 8 else None
-
-
-def _modem_dev_eui(modem):
-    """The DevEUI the modem holds (its factory one until configured)."""
-    get = getattr(modem, "dev_eui", None)
-    if get is not None:
-        return get()
-    name = type(modem).__name__
-    if name == "RAK3172":
-        v = modem._get("AT+DEVEUI")
-    elif name == "RN2483":
-        v = modem._get("deveui")
-    elif name == "WioE5":
-        v = modem._ask("AT+ID=DevEui", "ID").split(",", 1)[-1]
-    else:
-        return None
-    return v.replace(":", "").replace(" ", "").upper()
 
 
 class Session:
@@ -465,14 +387,15 @@ class Session:
 
     def do_status(self, payload):
         self._empty(payload, "STATUS")
-        cfg = config_store.load() or {}
-        keys = _keys()
+        from node import status
         man = _manifest()
         out = {"proto": PROTO, "locked": self._locked(), "firmware": man.get("firmware"),
                "build": man.get("build"), "kind": man.get("kind"), "board": man.get("board"),
-               "files": self._files(man)}
+               "files": status.files(man, self.feed)}
+        cfg = config_store.load() or {}
         out["config"] = dict((k, cfg.get(k)) for k in
                              ("kind", "dev_eui", "join_eui", "interval_s", "site", "lat", "lon"))
+        keys = _keys()
         out["kcv"] = {}
         for name in ("app_key", "payload_key"):
             k = _key(keys, name)
@@ -481,34 +404,16 @@ class Session:
         out["battery_mv"] = self._battery()
         out["modem"] = self._modem_status()
         self.feed()
-        out["join"] = self._join_status()
-        out["uplink"] = self._uplink_status()
+        out["join"] = status.join()
+        out["uplink"] = status.uplink()
         from node import resets
         out["resets"] = resets.counts()
         return json.dumps(out).encode()
 
-    def _files(self, man):
-        files = man.get("files")
-        if not isinstance(files, dict):
-            return {"checked": 0, "differ": [], "error": "no manifest.json"}
-        differ = []
-        for path, want in files.items():
-            try:
-                got = _sha256_hex(path)
-            except OSError:
-                got = None
-            if got != want:
-                differ.append(path)
-            self.feed()
-        return {"checked": len(files), "differ": differ[:8], "differ_count": len(differ)}
-
     def _battery(self):
         try:
-            board = self._board()
-            return board.battery_mv()
-        except Refused:
-            return None
-        except Exception:  # noqa: BLE001 - a failed ADC is a status, not an error
+            return self._board().battery_mv()
+        except Exception:  # noqa: BLE001 - no board file or a failed ADC: a status, no error
             return None
 
     def _modem_status(self):
@@ -516,61 +421,8 @@ class Session:
             board = self._board()
         except Refused as e:
             return {"error": e.reason}
-        st = {"type": board.spec.get("modem", {}).get("type")}
-        try:
-            m = self._modem()
-            st["dev_eui"] = _modem_dev_eui(m)
-            st["joined"] = m.joined()
-        except Refused as e:
-            st["error"] = e.reason
-        except Exception as e:  # noqa: BLE001 - the modem's trouble is the status
-            st["error"] = "%s %s" % (type(e).__name__, e)
-        return st
-
-    def _join_status(self):
-        try:
-            from node.join_backoff import JoinBackoff
-            b = JoinBackoff()
-        except Exception as e:  # noqa: BLE001
-            return {"error": str(e)}
-        if b.start is None:
-            return {"failing": False}
-        import time
-        # Seconds on the node's own clock, and its "now" to read them against.
-        return {"failing": True, "since": b.start, "last_request": b.last, "next_allowed": b.next,
-                "now": time.time()}
-
-    def _uplink_status(self):
-        out = {}
-        try:
-            from node.link import LinkState
-            out["unacked_confirmed"] = LinkState.load().fails
-        except Exception as e:  # noqa: BLE001
-            out["error"] = str(e)
-        try:
-            from node import queue as q
-            best = None
-            for path in q._HEADS:
-                try:
-                    with open(path, "rb") as f:
-                        st = q._unpack_head(f.read())
-                except OSError:
-                    st = None
-                if st is not None and (best is None or st[0] > best[0]):
-                    best = st
-            if best is not None:
-                _, head, sent, nxt, ranges = best
-                dropped = {"queue_full": 0, "power_cut": 0, "unsendable": 0}
-                names = {q.QUEUE_FULL: "queue_full", q.POWER_CUT: "power_cut",
-                         q.UNSENDABLE: "unsendable"}
-                for first, last, reason in ranges:
-                    name = names.get(reason, "other")
-                    dropped[name] = dropped.get(name, 0) + last - first + 1
-                out.update({"head_seq": head, "sent_seq": sent, "next_seq": nxt,
-                            "dropped": dropped})
-        except Exception as e:  # noqa: BLE001 - a queue of another layout
-            out["queue_error"] = "%s %s" % (type(e).__name__, e)
-        return out
+        from node import status
+        return status.modem(board, self._modem)
 
     def do_get_config(self, payload):
         self._empty(payload, "GET_CONFIG")
@@ -715,8 +567,9 @@ class Session:
         self.feed()
         out = {"removed": gone}
         try:
+            from node import status
             m = self._modem()
-            dev_eui = _eui(cfg.get("dev_eui")) or unhexlify(_modem_dev_eui(m))
+            dev_eui = _eui(cfg.get("dev_eui")) or unhexlify(status.modem_dev_eui(m))
             self._configure_modem(dev_eui, bytes(8), os.urandom(16))
             out["modem"] = "AppKey overwritten with random bytes"
         except Refused as e:
@@ -808,7 +661,9 @@ def serve(idle_s=60, reset=True, watchdog=True):
         status, reply = _answer(session, code, payload)
         last_key = (seq, crc)
         last_reply = encode(seq, status, reply)
+        reply = payload = ev = None
         out.write(last_reply)
+        gc.collect()            # the command's garbage goes before the next one fragments the heap
         if code == BYE and status == OK:
             ending = True
     if reset:

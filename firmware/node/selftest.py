@@ -11,6 +11,7 @@ SMT100 on SDI-12 `aI!` (SDI-12 v1.4 §4.4.3), SMT100 on Modbus its address regis
 Parameter ID the register map expects, the modem its DevEUI. A verdict is "ok", "fail"
 (the reason says why) or "untested" (a part this firmware has no check for).
 """
+import gc
 import time
 
 import machine
@@ -177,6 +178,7 @@ def run(board, cfg, feed=None, modem=None):
             results.append(_result(name, reason=e.reason))
         except Exception as e:  # noqa: BLE001 - one part's failure is its verdict
             results.append(_result(name, reason="%s %s" % (type(e).__name__, e)))
+        gc.collect()            # drivers come and go: keep the heap in one piece
         if feed:
             feed()
     if board.spec.get("battery"):
