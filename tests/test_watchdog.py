@@ -283,9 +283,6 @@ def test_a_node_that_makes_progress_through_long_duty_cycle_waits_is_not_reset(t
     check_nothing_lost(taken, delivered, records)
 
 
-@pytest.mark.xfail(strict=True, reason="node/delivery.py's join back-off sleeps with "
-                   "machine.lightsleep, which RP2040's watchdog counts through: it must sleep "
-                   "with watchdog.lightsleep, as its send path does (docs/watchdog.md)")
 def test_join_back_off_waits_are_not_reset(tmp_path):
     sim = Simulation(kind="climate", board=RP2040, hours=2, seed=2, out_dir=tmp_path,
                      interval_s=900, faults=[FaultWindow("network", "nojoin", 0, 1)])
@@ -295,9 +292,6 @@ def test_join_back_off_waits_are_not_reset(tmp_path):
     assert [w for w in wakes if w.ended == "wdt"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="modems/rn2483.py waits for a join's or a send's "
-                   "result in its own loop, unfed: it must declare the wait "
-                   "(watchdog.expect/waiting) and feed on the reply (docs/watchdog.md)")
 def test_an_rn2483_node_joins_and_sends_without_a_watchdog_reset(tmp_path):
     sim = Simulation(kind="climate", board="pico-rn2483", hours=1, seed=1, out_dir=tmp_path,
                      interval_s=900)

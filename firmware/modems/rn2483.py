@@ -46,6 +46,7 @@ from micropython import const
 from modems import (BUSY, NOT_ACKED, NOT_JOINED, NO_ANSWER, REFUSED, RESTRICTED, SENT,
                     TIMEOUT, TOO_BIG, ModemError)
 from modems.at import AT
+from node import watchdog
 from node.airtime import toa_us
 
 _BANNER = "RN2483 "
@@ -314,7 +315,9 @@ class RN2483:
         """The first line `valid` accepts within `timeout_ms`, or None. Banners are resets
         (with `reset_ends`, the end of the wait: what was asked is lost with the RAM)."""
         start = time.ticks_ms()
+        watchdog.expect(timeout_ms)          # e.g. a join's second reply: fed while it lasts
         while time.ticks_diff(time.ticks_ms(), start) < timeout_ms:
+            watchdog.waiting()
             line = self._at.next_line(100)
             if self._at.take_event((_BANNER,)) is not None:
                 self.resets += 1
@@ -324,6 +327,7 @@ class RN2483:
             if line is None:
                 continue
             if valid(line):
+                watchdog.progress()          # the module answered
                 return line
             self._at.strays += 1
         return None

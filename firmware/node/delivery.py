@@ -111,7 +111,7 @@ class Sender:
                 log("join back-off: next request in %d s", wait_s)
                 return False
             if wait_s:
-                machine.lightsleep(wait_s * 1000)
+                _lightsleep(wait_s * 1000)
             before = backoff.attempt(time.time(), dr)
             try:
                 if modem.join():
@@ -126,7 +126,7 @@ class Sender:
                     raise
                 waits += 1
                 log("duty cycle: join waits %d ms", e.wait_ms)
-                machine.lightsleep(e.wait_ms + 50)
+                _lightsleep(e.wait_ms + 50)
         return False
 
     def _frame(self, room, single, with_record):
