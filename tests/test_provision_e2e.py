@@ -175,6 +175,10 @@ def bench(tmp_path_factory):
         out["config_set"] = settled(lambda: run(outputs, "nodectl", "config", "set", "--port",
                                                 board.port, "--inventory", str(inv),
                                                 "interval_s=600", "--json"))
+        # Provisioning a locked node into another inventory, without its old key: refused.
+        out["again"] = settled(lambda: run(outputs, "nodectl", "provision", "--port", board.port,
+                                           "--kind", "climate", "--inventory", str(wd / "new.csv"),
+                                           check=False))
         out["status"] = json.loads(settled(lambda: run(outputs, "nodectl", "status", "--port",
                                                        board.port, "--json")).stdout)
         out["config_get"] = json.loads(run(outputs, "nodectl", "config", "get", "--port",
@@ -280,6 +284,18 @@ def test_config_set_on_a_locked_node_unlocks_applies_and_locks_again(bench):
     assert json.loads(bench["config_set"].stdout) == {"applied": {"interval_s": 600}, "locked": True}
     assert bench["config_get"] == {"config": {"interval_s": 600, "site": "Sendlinger Tor"},
                                    "locked": True}
+
+
+def test_a_locked_node_is_not_provisioned_again_without_its_payload_key(bench):
+    r = bench["again"]
+    assert r.returncode == 2
+    assert "the node is locked" in r.stderr and "Nothing was changed" in r.stderr
+    assert "--unlock-inventory" in r.stderr and "--erase" in r.stderr
+    assert not (bench["workdir"] / "new.csv").exists()
+    # the status read after it: the same keys, still locked
+    assert bench["status"]["locked"] and bench["status"]["kcv"] == {"app_key": keys.check_value(bytes.fromhex(bench["row"]["app_key"])),
+                                      "payload_key": keys.check_value(
+                                          bytes.fromhex(bench["row"]["payload_key"]))}
 
 
 def test_monitor_shows_the_nodes_log_lines(bench):
