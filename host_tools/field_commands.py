@@ -18,10 +18,6 @@ from host_tools import provision as prov
 from host_tools import serial_link as sl
 
 
-class _Failed(Exception):
-    pass
-
-
 def _run(verb: str, fn, args) -> int:
     try:
         return fn(args)

@@ -167,6 +167,9 @@ def provision(port: str, kind: str, *, inventory_path: Path, site: str | None = 
         raise ProvisionError("--dev-eui: not a device's EUI-64; nothing was sent to the node")
     app_key, payload_key = read_keys_file(keys_from) if keys_from else (keys.new_key(), keys.new_key())
     if inventory_path.exists():
+        if not os.access(inventory_path, os.W_OK):
+            raise ProvisionError(f"the inventory {inventory_path} is not writable; nothing was "
+                                 f"sent to the node. Fix its permissions or choose another")
         try:
             known = inventory.read(inventory_path)
         except (OSError, inventory.InventoryError, csv.Error) as e:
