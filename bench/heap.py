@@ -57,6 +57,10 @@ def runs_ok(kind: str, heap_k: int, hours: float, mode: str | None = "plain") ->
     if run.ok:
         return True, ""
     why = (run.failures[0] if run.failures else run.error) or "a wake did not end in deep sleep"
+    # A node that died says why on its console: keep the error line, not the wrapper.
+    errors = [line.strip() for line in why.splitlines() if "Error" in line and "NodeStopped" not in line]
+    if errors and errors[-1] not in why.splitlines()[0]:
+        why = f"{why.splitlines()[0][:80]} ... {errors[-1]}"
     return False, why[:300]
 
 

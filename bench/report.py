@@ -27,7 +27,7 @@ def _n(x, fmt="{:g}") -> str:
     if x is None:
         return "—"
     if isinstance(x, float):
-        return fmt.format(round(x, 2))
+        return fmt.format(round(x, 2) + 0.0)      # + 0.0: no "-0"
     if isinstance(x, int) and not isinstance(x, bool) and abs(x) >= 100000:
         return f"{x:,}"
     return fmt.format(x)
