@@ -87,6 +87,9 @@ class Sender:
                     log("join failed; %d readings stay queued", len(self.queue))
                     return 0
             sent = self._send_all(modem, link)
+            # Downlinks came in the receive windows of those sends (node/downlink.py).
+            from node.downlink import receive
+            receive(modem, s)
         except modems.ModemError as e:
             log("modem: %s %s (wait %d ms); readings stay queued", modems.reason_name(e.reason),
                 e.detail, e.wait_ms)

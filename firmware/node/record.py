@@ -2,7 +2,7 @@
 
     record = NodeRecord(queue, seq_counter, settings.interval_ms)
     record.prepare()                     # takes a seq when a record is due
-    body, ranges = record.body(room)     # CBOR [6, seq, 0, resets, dropped]
+    body, ranges = record.body(room)     # CBOR [6, seq, 0, resets, dropped(, downlinks)]
     record.sent(ranges)                  # once a frame carrying it was ACKed
 
 A record is due when the queue holds dropped ranges not yet reported, when the reset
@@ -15,7 +15,7 @@ at each attempt, so ranges dropped meanwhile ride along. docs/kinds/node.md.
 """
 import json
 
-from node import resets
+from node import downlink, resets
 from node.flashfs import ensure_dir
 from payload import cbor
 
@@ -68,6 +68,7 @@ class NodeRecord:
     def due(self):
         st = self._st
         return (st["pending"] is not None or bool(self.queue.dropped())
+                or bool(downlink.confirmations())
                 or reset_counts() != st["resets"] or self.queue.next_seq() >= st["due"])
 
     def pending(self):
@@ -91,17 +92,30 @@ class NodeRecord:
             return None
         counts = reset_counts()
         ranges = self.queue.dropped()
+        # Downlink confirmations (node/downlink.py) go as a sixth element, only when
+        # there are some: a record without them is the five elements an older decoder
+        # reads. Ranges give way first, then the newest confirmations.
+        confs = downlink.confirmations()
         while True:
-            body = cbor.dumps([SCHEMA, seq, 0, counts, ranges])
+            items = [SCHEMA, seq, 0, counts, ranges]
+            if confs:
+                items.append(confs)
+            body = cbor.dumps(items)
             if len(body) <= room:
+                self._confs = len(confs)
                 return body, ranges
-            if not ranges:
+            if ranges:
+                ranges = ranges[:-1]
+            elif confs:
+                confs = confs[:-1]
+            else:
                 return None
-            ranges = ranges[:-1]
 
     def sent(self, ranges):
         """A frame carrying the record was sent (and ACKed): the queue has forgotten
         `ranges`; the next record is due when something new happens, or in a day."""
+        downlink.reported(getattr(self, "_confs", 0))
+        self._confs = 0
         self._st = {"pending": None, "resets": reset_counts(),
                     "due": self.queue.next_seq() + self.per_day}
         self._save()
