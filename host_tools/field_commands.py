@@ -1,5 +1,5 @@
 """The nodectl verbs of a technician's bench: provision, config, status, selftest,
-monitor and inventory export. host_tools/cli.py adds them with `add_parsers(sub)`.
+monitor, inventory export, and downlink (host_tools/downlink.py). host_tools/cli.py adds them with `add_parsers(sub)`.
 
 Each prints a short human result, or one JSON object with --json; an error is one line
 on stderr (what went wrong, what was left as it was, what to do) and exit status 2;
@@ -148,6 +148,17 @@ def _inventory(args) -> int:
     return 0
 
 
+# --- downlink ------------------------------------------------------------------------------
+def _downlink(args) -> int:
+    from host_tools import downlink
+    r = downlink.build(args.dev_eui, args.pairs, Path(args.inventory), Path(args.state), args.port)
+    sets = " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(r["set"].items()))
+    _emit(args, r, f"downlink for {r['dev_eui']}: set {sets}; counter {r['counter']}, "
+                   f"FPort {r['fport']}, {r['bytes']} bytes\nhex    {r['hex']}\n"
+                   f"base64 {r['base64']}")
+    return 0
+
+
 def _verb(name, fn):
     return lambda args: _run(name, fn, args)
 
@@ -252,3 +263,24 @@ def add_parsers(sub) -> None:
                    help="LoRaWAN version of every node (default: by its board's modem)")
     i.add_argument("--json", action="store_true", help="print the result as one JSON object")
     i.set_defaults(func=_verb("inventory", _inventory))
+
+    d = sub.add_parser("downlink", help="build a sealed downlink that changes a node's settings",
+                       formatter_class=raw,
+                       description="Seal `set key=value ...` for one node (docs/payload.md, "
+                       "\"Downlinks\"): values are checked as the node checks them, the frame gets "
+                       "the device's next downlink counter (kept in --state, mode 0600). Queue the "
+                       "printed frame (hex, or base64 for TTN's and ChirpStack's APIs) on the FPort "
+                       "shown; the node confirms it in its next node record.",
+                       epilog="example:\n  nodectl downlink --dev-eui AC1F09FFFE000001 set "
+                       "interval_s=600")
+    d.add_argument("action", choices=("set",))
+    d.add_argument("pairs", nargs="*", metavar="key=value", help="settings to change")
+    d.add_argument("--dev-eui", required=True, help="the node's DevEUI (16 hex digits)")
+    d.add_argument("--inventory", default="inventory.csv",
+                   help="inventory holding the node's kind and payload key (default inventory.csv)")
+    d.add_argument("--state", default="downlinks.json",
+                   help="the downlink counters per device (default downlinks.json)")
+    d.add_argument("--port", type=int, default=2,
+                   help="FPort: the node's `port` setting (default 2)")
+    d.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    d.set_defaults(func=_verb("downlink", _downlink))

@@ -64,6 +64,8 @@ class Schema:
     # counts in wire order, and of its drop reasons (code i + 1: drop_reasons[i]).
     resets: tuple[str, ...] = ()
     drop_reasons: tuple[str, ...] = ()
+    # Downlink confirmation statuses (code i: downlink_statuses[i]), docs/payload.md.
+    downlink_statuses: tuple[str, ...] = ()
 
     @property
     def is_record(self) -> bool:
@@ -152,9 +154,9 @@ _RECORD_RANGES_MAX = 64      # dropped ranges in one record (a frame holds far f
 def _decode_record(schema: Schema, items: list) -> dict:
     """[6, seq, status, resets, dropped] -> {"resets": {name: n}, "dropped": [...]}."""
     sid, seq = items[0], items[1]
-    if len(items) != 5:
-        raise SchemaError(f"schema {sid} ({schema.kind}) is [{sid}, seq, status, resets, dropped], "
-                          f"body has {len(items)} items")
+    if len(items) not in (5, 6):
+        raise SchemaError(f"schema {sid} ({schema.kind}) is [{sid}, seq, status, resets, dropped"
+                          f"(, downlinks)], body has {len(items)} items")
     status, resets, dropped = items[2], items[3], items[4]
     if not _is_int(status) or not 0 <= status <= 0xFFFFFFFF:
         raise SchemaError(f"status {status!r} is not an unsigned integer")
@@ -173,8 +175,28 @@ def _decode_record(schema: Schema, items: list) -> dict:
             raise SchemaError(f"drop reason {r[2]!r} is unknown (known: 1..{len(schema.drop_reasons)})")
         ranges.append({"first": r[0], "last": r[1], "reason": schema.drop_reasons[r[2] - 1]})
     names = [schema.resets[i] if i < len(schema.resets) else f"reset_{i}" for i in range(len(resets))]
-    return {"schema": sid, "kind": schema.kind, "seq": seq, "status": status,
-            "resets": dict(zip(names, resets)), "dropped": ranges}
+    record = {"schema": sid, "kind": schema.kind, "seq": seq, "status": status,
+              "resets": dict(zip(names, resets)), "dropped": ranges}
+    if len(items) == 6:
+        record["downlinks"] = _decode_confirmations(schema, items[5])
+    return record
+
+
+def _decode_confirmations(schema: Schema, confs) -> list[dict]:
+    """[[counter, status, [keys]], ...] -> [{"counter", "status", "keys"}]."""
+    if not isinstance(confs, list) or not 1 <= len(confs) <= _RECORD_RANGES_MAX:
+        raise SchemaError(f"downlinks must be an array of 1..{_RECORD_RANGES_MAX} confirmations")
+    out = []
+    for c in confs:
+        if (not isinstance(c, list) or len(c) != 3 or not _is_int(c[0])
+                or not 0 <= c[0] <= 0xFFFFFFFF or not _is_int(c[1])
+                or not isinstance(c[2], list) or not all(isinstance(k, str) for k in c[2])):
+            raise SchemaError(f"a downlink confirmation is [counter, status, [keys]], got {c!r}")
+        if not 0 <= c[1] < len(schema.downlink_statuses):
+            raise SchemaError(f"downlink status {c[1]!r} is unknown "
+                              f"(known: 0..{len(schema.downlink_statuses) - 1})")
+        out.append({"counter": c[0], "status": schema.downlink_statuses[c[1]], "keys": c[2]})
+    return out
 
 
 def _encode_record(schema: Schema, values: dict, seq: int) -> list:
