@@ -38,9 +38,9 @@ def confirmations(uplinks):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """A climate node for 4 h; after given wakes the test queues its downlinks."""
+    """A climate node for 2.5 h; after given wakes the test queues its downlinks."""
     out = tmp_path_factory.mktemp("downlink")
-    sim = Simulation(kind="climate", hours=4, seed=5, out_dir=out)
+    sim = Simulation(kind="climate", hours=2.5, seed=5, out_dir=out)
     state = out / "downlinks.json"
     seen = {"wakes": 0, "good": None, "snapshots": {}, "outputs": []}
 
