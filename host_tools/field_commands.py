@@ -1,5 +1,6 @@
 """The nodectl verbs of a technician's bench: provision, config, status, selftest,
-monitor, inventory export, and downlink (host_tools/downlink.py). host_tools/cli.py adds them with `add_parsers(sub)`.
+monitor, inventory export, and downlink (host_tools/downlink.py). host_tools/cli.py
+adds them with `add_parsers(sub)`.
 
 Each prints a short human result, or one JSON object with --json; an error is one line
 on stderr (what went wrong, what was left as it was, what to do) and exit status 2;

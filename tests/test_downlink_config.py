@@ -46,6 +46,7 @@ def run(tmp_path_factory):
 
     def on_wake(wake):
         seen["wakes"] += 1
+        seen["outputs"].append(wake.console)      # the node's log lines
         n = seen["wakes"]
         if n == 1:
             r = downlink_cmd(sim, state, "interval_s=600")
