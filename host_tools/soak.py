@@ -185,6 +185,8 @@ def node_account(node, key: bytes, ledger: Ledger) -> tuple[dict, dict]:
 
     # Queued: the flash at the end, read by the firmware's own queue class.
     q = node.queue or {}
+    if "error" in q or not q.get("mount", True):
+        detail["probe"] = q.get("error") or "the flash does not mount"
     queued: set[int] = set()
     for seq, body in q.get("queued", ()):
         try:
@@ -245,7 +247,6 @@ def account(nodes, inventory_path: Path, ledger_path: Path) -> dict:
     rows = inventory.read(inventory_path)
     kinds: dict[str, dict] = {}
     total = _figures()
-    total["nodes"] = 0
     per_node = []
     with Ledger(ledger_path) as ledger:
         for node in nodes:
@@ -260,16 +261,10 @@ def account(nodes, inventory_path: Path, ledger_path: Path) -> dict:
                 fig, detail = node_account(node, bytes.fromhex(row["payload_key"]), ledger)
             detail["figures"] = fig
             per_node.append(detail)
-            _add(kinds.setdefault(node.plan.kind, _zero()), fig)
+            _add(kinds.setdefault(node.plan.kind, _figures()), fig)
             _add(total, fig)
     total["nodes"] = len(per_node)
     return {"total": total, "kinds": kinds, "nodes": per_node}
-
-
-def _zero() -> dict:
-    z = _figures()
-    z["nodes"] = 0
-    return z
 
 
 def balanced(fig: dict) -> bool:

@@ -30,7 +30,7 @@ import re
 import subprocess
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -475,10 +475,3 @@ def run_soak(spec: SoakSpec, progress=None) -> SoakResult:
                            f"({', '.join(missing[:5])})")
     nodes = [done[p.index] for p in plans]
     return SoakResult(spec, nodes, time.perf_counter() - t0, workers)
-
-
-def record_json(rec: NodeRecord) -> dict:
-    """A node's record without its keys (for files a user may share)."""
-    d = asdict(rec)
-    d.pop("keys", None)
-    return d
