@@ -195,6 +195,12 @@ class Ledger:
         """The node reports [first, last] dropped: what was lost becomes dropped with the
         reason, what is still ahead is remembered; delivered readings stay delivered."""
         named = []
+        seen_from = dev.get("first")
+        if seen_from is not None and first < seen_from:
+            # Before the first reading this ledger saw: never delivered here.
+            self._count_dropped(dev, first, min(last, seen_from - 1), reason)
+            named.append([first, min(last, seen_from - 1), reason])
+            dev["first"] = first
         for a, b in _cut(dev.setdefault("gaps", []), first, last):
             dev["lost"] = dev.get("lost", 0) - (b - a + 1)
             self._count_dropped(dev, a, b, reason)

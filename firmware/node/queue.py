@@ -131,10 +131,11 @@ class ReadingQueue:
 
     def _drop(self, first, last, reason):
         r = self._ranges
-        if r and r[-1][2] == reason and r[-1][1] + 1 == first:
-            r[-1][1] = last
-        else:
-            r.append([first, last, reason])
+        for x in r:
+            if x[2] == reason and x[1] + 1 == first:
+                x[1] = last
+                return
+        r.append([first, last, reason])
         if len(r) > _RANGES_MAX:
             # Never silent: the two oldest become one range that covers both.
             r[1][0] = r[0][0]
