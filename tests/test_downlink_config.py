@@ -87,9 +87,10 @@ def test_a_downlink_setting_the_interval_is_applied_and_confirmed_in_the_next_re
     good = seen["good"]
     confs = confirmations(uplinks)
     assert confs[0][1] == {"counter": good["counter"], "status": "applied", "keys": ["interval_s"]}
-    # Every 15 min until the downlink came (in the receive window of uplink 1); the
-    # climate node planned that wake's sleep before it, so the next wake is the first
-    # at 10 min: from the uplink confirming it on, every 10 min.
+    # Every 15 min until the downlink came (in the receive window of uplink 1); the node
+    # sleeps 10 min from then on, but the climate kind keeps its readings on the grid of
+    # the interval (docs/kinds/climate.md), so the next reading is at the next 10-min
+    # mark, 15 min later: from the uplink confirming it on, every 10 min.
     times = [u.t for u in uplinks]
     confirmed_at = confs[0][0]
     assert confirmed_at == 2

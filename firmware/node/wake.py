@@ -93,8 +93,13 @@ def wake():
         counter = ReservedCounter("ctr", reserve, rtc_index=0)
         record = NodeRecord(queue, seqs, settings.interval_ms)
         record.prepare()            # a node record takes its seq when one is due
+        interval_ms = settings.interval_ms
         Sender(board, settings, queue, counter, record).run()
         steps.end()
+        if settings.interval_ms != interval_ms:
+            # A downlink changed the interval: it holds from this sleep on, whatever the
+            # kind planned with the old one (its plan runs again at the next wake).
+            plan_sleep_ms = None
     if plan_sleep_ms is not None:
         return max(_MIN_SLEEP_MS, plan_sleep_ms - time.ticks_diff(time.ticks_ms(), planned))
     awake = time.ticks_diff(time.ticks_ms(), started)

@@ -41,7 +41,9 @@ def _run_file(name, g):
     except OSError:
         return True, False
     try:
-        exec(compile(open(name).read(), name, "exec"), g)
+        with open(name) as f:      # closed first: see sim_boot.py
+            code = f.read()
+        exec(compile(code, name, "exec"), g)
         return True, False
     except SystemExit:
         return False, True

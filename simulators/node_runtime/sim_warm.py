@@ -40,7 +40,11 @@ def _run(name):
     except OSError:
         return True
     try:
-        exec(open(name).read(), {"__name__": "__main__"})
+        # Closed before it runs: this build runs no finalisers, and a file object the GC
+        # frees while open leaves littlefs's open-file list pointing into freed memory.
+        with open(name) as f:
+            code = f.read()
+        exec(code, {"__name__": "__main__"})
         return True
     except KeyboardInterrupt:
         return False
