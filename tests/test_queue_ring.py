@@ -15,11 +15,7 @@ from simulators.interpreter import FIRMWARE, run_script
 from simulators.network import Network
 from simulators.node import RUNTIME, SimNode
 
-# sim_boot.py runs main.py with exec(open(name).read()): the file object is left to the
-# garbage collector, whose finaliser then closes it inside whatever littlefs operation a
-# collection interrupts (the block device is Python here), which corrupts littlefs's list
-# of open files. Collecting once before any file operation closes it safely.
-PRELUDE = "import gc, json, machine\ngc.collect()\nfrom node.queue import ReadingQueue\n"
+PRELUDE = "import json, machine\nfrom node.queue import ReadingQueue\n"
 EPILOGUE = "\nmachine.deepsleep(1000)\n"
 
 
