@@ -19,14 +19,6 @@ import _simlink
 _boot = os.getenv("BENCH_SIM_BOOT")
 with open(_boot) as _f:            # read now: sim_boot.py unmounts the host filesystem
     _source = _f.read()
-# sim_boot.py runs main.py as exec(open(name).read()): the file stays open on littlefs,
-# and once the file object is collected littlefs keeps a dangling entry in its list of
-# open files, which a later directory commit (a rename) follows: a segfault or a hang,
-# depending on where the heap put things (glass wake 3 at the default heap). A board's
-# pyexec_file closes main.py; so does this copy, until sim_boot.py does.
-_source = _source.replace(
-    'exec(open(name).read(), {"__name__": "__main__"})',
-    'with open(name) as _main:\n            _code = _main.read()\n        exec(_code, {"__name__": "__main__"})')
 _sample = os.getenv("BENCH_HEAP") == "1"
 _peak = 0
 _call = _simlink.call
