@@ -24,8 +24,9 @@ $(NPM_STAMP): $(LORA_CHECK)/package-lock.json
 sim: setup
 	$(BIN)/nodectl simulate --kind climate --hours 24 --out sim-out
 
+# Two workers, one per core; a test file stays on one worker (its module fixtures run once).
 test: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # The long runs (a simulated month of a glass node): not part of `make test`.
 test-slow: setup

@@ -382,6 +382,8 @@ def test_a_climate_day_on_the_modem_delivers_all_96_readings(tmp_path, modem):
     r = nodectl("simulate", "--kind", "climate", "--hours", 24, "--modem", modem, "--json",
                 "--out", tmp_path / "run")
     uplinks = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-    assert [u["decoded"]["seq"] for u in uplinks] == list(range(96))
+    # A frame may carry several readings (and the node record): count the readings.
+    seqs = [x["seq"] for u in uplinks for x in u["readings"] if x.get("kind") != "node"]
+    assert sorted(set(seqs)) == list(range(96))
     assert all("error" not in u["decoded"] for u in uplinks)
-    assert re.search(r"^96 uplinks decoded from \d+ wakes .*; 0 decode errors$", r.stderr, re.M)
+    assert re.search(r"^\d+ uplinks decoded from \d+ wakes .*; 0 decode errors$", r.stderr, re.M)
