@@ -119,3 +119,15 @@ def test_one_storm_one_alarm_a_later_storm_alarms_again(tmp_path):
     alarms = [u.t for u in uplinks if "heavy_rain" in u.decoded["flags"]]
     assert len(alarms) == 2, alarms
     assert 3600 < alarms[0] < 3600 + 900 and 4 * 3600 < alarms[1] < 4 * 3600 + 900
+
+
+def test_the_alarm_goes_as_a_confirmed_uplink_and_the_slot_readings_do_not(heavy):
+    """Climate's CONFIRM mask: a heavy-rain reading asks for an ACK (while the day's
+    downlinks allow), so a lost alarm is sent again; the slot readings go unconfirmed
+    except the periodic check of every `confirm_after` readings."""
+    sim, uplinks = heavy
+    on_air = {u.fcnt: u for u in sim.network.uplinks}
+    alarm = next(u for u in uplinks if "heavy_rain" in u.decoded["flags"])
+    assert on_air[alarm.fcnt].confirmed
+    slots = [u for u in uplinks if u is not alarm]
+    assert sum(on_air[u.fcnt].confirmed for u in slots) <= len(slots) // 16 + 1

@@ -44,6 +44,9 @@ FAULT_BME280 = const(4)       # bit 2
 FAULT_PCF8583 = const(8)      # bit 3
 FAULT_RAIN_GAUGE = const(16)  # bit 4
 HEAVY_RAIN = const(32)        # bit 5: an alarm reading, not a fault
+# Status bits whose reading goes as a confirmed uplink (node/delivery.py), while the day's
+# downlinks allow: a heavy-rain alarm must not vanish unnoticed in a lost frame.
+CONFIRM = HEAVY_RAIN
 
 _WINDOW_MS = const(300000)    # the 5-minute intensity window
 _EARLY_MS = const(2000)       # a wake this close before a grid instant counts as on it

@@ -29,7 +29,7 @@ from node.join_backoff import JoinBackoff
 from node.link import LinkState
 from node.log import log
 from node.queue import TornReading
-from payload import envelope
+from payload import cbor, envelope
 
 try:
     # Sleeps through a duty-cycle wait in slices the watchdog outlives (RP2040's counts
@@ -158,6 +158,24 @@ class Sender:
                 break
         return bodies, seqs, ranges
 
+    def _alarm(self, bodies):
+        """Whether a reading of the frame carries a status bit its kind confirms (a kind's
+        CONFIRM mask, e.g. climate's heavy rain; setting `confirm_alarms` false: none)."""
+        if not self.settings.options.get("confirm_alarms", True):
+            return False
+        import kinds
+        mask = getattr(kinds.load(self.settings.kind), "CONFIRM", 0)
+        if not mask:
+            return False
+        for body in bodies:
+            try:
+                item = cbor.loads(body)
+            except ValueError:
+                continue
+            if len(item) > 2 and isinstance(item[2], int) and item[2] & mask:
+                return True
+        return False
+
     def _send_all(self, modem, link):
         s = self.settings
         opts = s.options
@@ -198,7 +216,7 @@ class Sender:
                 break
             unacked = len(self.queue) - self.queue.unsent_count()
             confirmed = probe or ranges is not None or (
-                may_confirm and unacked + len(seqs) >= confirm_after)
+                may_confirm and (unacked + len(seqs) >= confirm_after or self._alarm(bodies)))
             counter = self.counter.take()
             frame = envelope.seal(s.payload_key, s.dev_eui, counter, body)
             log("seal counter=%d seq=%s len=%d%s%s", counter,
