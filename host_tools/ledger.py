@@ -136,14 +136,17 @@ class Ledger:
         self.check(dev_eui, counter)
         dev = self.devices.setdefault(dev_eui.upper(), {"recent": []})
         dev["counter"] = counter
-        verdicts = []
-        for reading in readings:
+        # In seq order: a frame carries the node record first, and the record's seq is
+        # newer than the readings after it (they were queued before it was numbered).
+        verdicts = [None] * len(readings)
+        for i in sorted(range(len(readings)), key=lambda i: readings[i]["seq"]):
+            reading = readings[i]
             verdict = self._reading(dev, reading["seq"])
             if reading.get("kind") == "node":
                 dev["records"] = dev.get("records", 0) + 1
                 for r in reading.get("dropped", ()):
                     verdict.dropped += self._dropped(dev, r["first"], r["last"], r["reason"])
-            verdicts.append(verdict)
+            verdicts[i] = verdict
         return verdicts
 
     def _reading(self, dev: dict, seq: int) -> Verdict:

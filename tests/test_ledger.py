@@ -42,6 +42,18 @@ def test_a_skipped_reading_number_is_reported_lost_across_runs(tmp_path):
     assert json.loads(path.read_text())["devices"][EUI]["lost"] == 3
 
 
+def test_readings_behind_the_node_record_in_one_frame_are_not_duplicates(tmp_path):
+    # The node record rides first in a frame but was numbered after the readings behind
+    # it (found by the soak: a node's first frame lost its readings as "duplicates").
+    with Ledger(tmp_path / "s.json") as led:
+        record = {"seq": 7, "kind": "node", "dropped": []}
+        v = led.accept_frame(EUI, 1, [record, {"seq": 5}, {"seq": 6}])
+        assert [x.duplicate for x in v] == [False, False, False]
+        v = led.accept_frame(EUI, 2, [{"seq": 8}, {"seq": 6}])
+        assert [x.duplicate for x in v] == [False, True]
+        assert led.devices[EUI]["readings"] >= 3
+
+
 def test_a_damaged_state_file_is_refused_and_left_alone(tmp_path):
     path = tmp_path / "s.json"
     path.write_text("{not json")
