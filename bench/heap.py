@@ -6,9 +6,10 @@
   heap at a hardware-access boundary (a lower bound of the true peak: what a wake holds
   between two machine calls is not seen). `total_alloc` is micropython.mem_total(): all
   bytes allocated in the wake.
-- Smallest heap: a binary search over short runs (a simulated day; the run stops at the
-  first wake that fails: a MemoryError anywhere, a wake that does not end in deep
-  sleep), then the found size must carry 7 simulated days, else it grows a step.
+- Smallest heap: a binary search over short runs (the run stops at the first wake that
+  fails: a MemoryError anywhere, a wake that does not end in deep sleep), then the found
+  size must carry 7 simulated days, else it grows in doubling steps (2K, 4K, 8K, ...);
+  the sizes whose week failed are reported.
 - The floor: the smallest heap at which the simulator's own runtime boots a node whose
   main.py only deep-sleeps (machine.py, time.py, the JSON wire and the Python flash
   driver live on the heap here; a board has them in C).
@@ -83,14 +84,19 @@ def smallest(kind: str, search_hours: float = 24, week_hours: float = 168,
             hi_k = mid
         else:
             lo_k = mid
-    for _ in range(4):
+    # A week can fail where the search's runs held (a rarer wake, a more fragmented heap,
+    # and not always monotonically): grow in doubling steps until a week holds.
+    step, failed = STEP_K, []
+    for _ in range(6):
         ok, why = runs_ok(kind, hi_k, week_hours)
         log(f"  heap {kind} {hi_k}K {week_hours:g} h: {'ok' if ok else 'fails: ' + why[:100]}")
         trials.append({"heap_k": hi_k, "hours": week_hours, "ok": ok, "why": why})
         if ok:
-            return {"smallest_k": hi_k, "hours": week_hours, "trials": trials}
-        hi_k += STEP_K
-    return {"error": f"no heap up to {hi_k}K carried {week_hours:g} h", "trials": trials}
+            return {"smallest_k": hi_k, "hours": week_hours, "failed_week_k": failed, "trials": trials}
+        failed.append(hi_k)
+        hi_k += step
+        step *= 2
+    return {"error": f"no heap up to {hi_k - step // 2}K carried {week_hours:g} h", "trials": trials}
 
 
 def floor_k(board: dict, lo_k: int = 4, hi_k: int = 128, mode: str | None = "plain") -> int | None:

@@ -81,7 +81,10 @@ def numbers_to_beat(res: dict) -> list[str]:
     for kind, k in kinds.items():
         g = k.get("heap_goal_run") or {}
         smallest = _get(k, "heap_smallest", "smallest_k")
-        note = f"smallest that runs {_n(g.get('hours'))} h: {_n(smallest)}K"
+        note = f"smallest found to run {_n(g.get('hours'))} h: {_n(smallest)}K"
+        failed = _get(k, "heap_smallest", "failed_week_k")
+        if failed:
+            note += f" ({', '.join(f'{x}K' for x in failed)} failed within the week)"
         if g and not g.get("ok"):
             note += f"; at 32K: {_one_line(g.get('why'))[:120]}"
         rows.append(f"| runs a week with `-X heapsize=32K` | {kind} | {note} | "
