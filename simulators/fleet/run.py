@@ -282,6 +282,53 @@ def _cpus() -> list[int]:
         return list(range(os.cpu_count() or 1))
 
 
+def pool_size(wanted: int | None, n_plans: int) -> int:
+    return max(1, min(wanted or len(_cpus()), n_plans))
+
+
+def run_pool(worker, args: tuple, plans: list, workers: int, span_s: float, progress=None) -> dict:
+    """Nodes shared among `workers` forked processes, one pinned to each core:
+    `worker(w, cpu, *args, tasks, results)` takes plans until a None and reports
+    ("tick", index, t_s), ("node", result) and ("done",). Returns {plan index: result};
+    `progress(fraction, done)` is called as results come."""
+    cpus = _cpus()
+    ctx = multiprocessing.get_context("fork")
+    tasks, results = ctx.Queue(), ctx.Queue()
+    # Slow kinds first (glass: a pin wake on every impact), so that no worker is left
+    # with a long node at the end.
+    for p in sorted(plans, key=lambda p: (p.kind != "glass", p.index)):
+        tasks.put(p)
+    for _ in range(workers):
+        tasks.put(None)
+    procs = [ctx.Process(target=worker, args=(w, cpus[w % len(cpus)] if workers > 1 else None,
+                                              *args, tasks, results),
+                         daemon=True) for w in range(workers)]
+    for p in procs:
+        p.start()
+    done: dict = {}
+    reached = {p.index: 0.0 for p in plans}
+    finished = 0
+    while finished < workers:
+        try:
+            msg = results.get(timeout=1.0)
+        except queue.Empty:
+            if not any(p.is_alive() for p in procs):
+                break
+            continue
+        if msg[0] == "tick":
+            reached[msg[1]] = min(1.0, msg[2] / span_s)
+        elif msg[0] == "node":
+            done[msg[1].plan.index] = msg[1]
+            reached[msg[1].plan.index] = 1.0
+        elif msg[0] == "done":
+            finished += 1
+        if progress and msg[0] != "done":
+            progress(sum(reached.values()) / len(plans), done)
+    for p in procs:
+        p.join(timeout=10)
+    return done
+
+
 def run_fleet(spec: FleetSpec, progress=None, plans: list[NodePlan] | None = None) -> FleetResult:
     """Run every node of the fleet; `progress(done_fraction, wakes)` is called as it goes.
     `plans` places the nodes by hand (default: `plan()` from the spec)."""
@@ -295,43 +342,10 @@ def run_fleet(spec: FleetSpec, progress=None, plans: list[NodePlan] | None = Non
         raise ValueError("plans must be numbered 0..N-1 by their index")
     compiled_runtime()                 # once, before the workers need it
     rom, flash_files = firmware_split(out)
-    cpus = _cpus()
-    workers = max(1, min(spec.workers or len(cpus), len(plans)))
-    ctx = multiprocessing.get_context("fork")
-    tasks, results = ctx.Queue(), ctx.Queue()
-    # Slow kinds first, so that no worker is left with a long node at the end.
-    order = sorted(plans, key=lambda p: (p.kind != "glass", p.index))
-    for p in order:
-        tasks.put(p)
-    for _ in range(workers):
-        tasks.put(None)
-    procs = [ctx.Process(target=_worker, args=(w, cpus[w % len(cpus)] if workers > 1 else None,
-                                               spec, rom, flash_files, tasks, results),
-                         daemon=True) for w in range(workers)]
-    for p in procs:
-        p.start()
-    done: dict[int, NodeResult] = {}
-    reached = {p.index: 0.0 for p in plans}
-    span = spec.hours * 3600
-    finished = 0
-    while finished < workers:
-        try:
-            msg = results.get(timeout=1.0)
-        except queue.Empty:
-            if not any(p.is_alive() for p in procs):
-                break
-            continue
-        if msg[0] == "tick":
-            reached[msg[1]] = min(1.0, msg[2] / span)
-        elif msg[0] == "node":
-            done[msg[1].plan.index] = msg[1]
-            reached[msg[1].plan.index] = 1.0
-        elif msg[0] == "done":
-            finished += 1
-        if progress and msg[0] != "done":
-            progress(sum(reached.values()) / len(plans), sum(n.wakes for n in done.values()))
-    for p in procs:
-        p.join(timeout=10)
+    workers = pool_size(spec.workers, len(plans))
+    done = run_pool(_worker, (spec, rom, flash_files), plans, workers, spec.hours * 3600,
+                    progress and (lambda frac, done: progress(
+                        frac, sum(n.wakes for n in done.values()))))
     missing = [p.name for p in plans if p.index not in done]
     if missing:
         raise RuntimeError(f"fleet workers died; no result for {len(missing)} nodes "

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
-import queue as queue_mod
 import random
 import re
 import subprocess
@@ -36,7 +34,7 @@ from pathlib import Path
 
 from host_tools import config_image
 from simulators import kinds as sim_kinds
-from simulators.fleet.run import firmware_split
+from simulators.fleet.run import firmware_split, pool_size, run_pool
 from simulators.fleet.warm import WarmInterpreter, compiled_runtime
 from simulators.interpreter import FIRMWARE, micropython_binary
 from simulators.modems.faults import MODES as MODEM_FAULT_MODES
@@ -418,13 +416,6 @@ def _worker(index: int, cpu: int | None, spec: SoakSpec, rom: Path, flash_files:
         results.put(("done", index))
 
 
-def _cpus() -> list[int]:
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:         # not Linux
-        return list(range(os.cpu_count() or 1))
-
-
 def run_soak(spec: SoakSpec, progress=None) -> SoakResult:
     """Run every node; `progress(done_fraction, nodes_done)` is called as it goes."""
     t0 = time.perf_counter()
@@ -433,42 +424,9 @@ def run_soak(spec: SoakSpec, progress=None) -> SoakResult:
     out.mkdir(parents=True, exist_ok=True)
     compiled_runtime()                  # once, before the workers need it
     rom, flash_files = firmware_split(out)
-    cpus = _cpus()
-    workers = max(1, min(spec.workers or len(cpus), len(plans)))
-    ctx = multiprocessing.get_context("fork")
-    tasks, results = ctx.Queue(), ctx.Queue()
-    # Glass nodes (pin wakes on every impact) take longest: they go first.
-    for p in sorted(plans, key=lambda p: (p.kind != "glass", p.index)):
-        tasks.put(p)
-    for _ in range(workers):
-        tasks.put(None)
-    procs = [ctx.Process(target=_worker, args=(w, cpus[w % len(cpus)] if workers > 1 else None,
-                                               spec, rom, flash_files, tasks, results),
-                         daemon=True) for w in range(workers)]
-    for p in procs:
-        p.start()
-    done: dict[int, NodeRecord] = {}
-    reached = {p.index: 0.0 for p in plans}
-    span = spec.days * 86400
-    finished = 0
-    while finished < workers:
-        try:
-            msg = results.get(timeout=1.0)
-        except queue_mod.Empty:
-            if not any(p.is_alive() for p in procs):
-                break
-            continue
-        if msg[0] == "tick":
-            reached[msg[1]] = min(1.0, msg[2] / span)
-        elif msg[0] == "node":
-            done[msg[1].plan.index] = msg[1]
-            reached[msg[1].plan.index] = 1.0
-        elif msg[0] == "done":
-            finished += 1
-        if progress and msg[0] != "done":
-            progress(sum(reached.values()) / len(plans), len(done))
-    for p in procs:
-        p.join(timeout=10)
+    workers = pool_size(spec.workers, len(plans))
+    done = run_pool(_worker, (spec, rom, flash_files), plans, workers, spec.days * 86400,
+                    progress and (lambda frac, done: progress(frac, len(done))))
     missing = [p.name for p in plans if p.index not in done]
     if missing:
         raise RuntimeError(f"soak workers died; no result for {len(missing)} nodes "
