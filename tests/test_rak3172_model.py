@@ -1,12 +1,10 @@
 """The RAK3172 (RUI3) model, driven byte by byte through a UartLink on the virtual clock."""
-import random
-
 import pytest
 
-from simulators.bus.uart import UartLink, char_time_us
-from simulators.clock import Clock
+from modem_terminal import ModemTerminal
+from simulators.bus.uart import char_time_us
 from simulators.modems.rak3172 import BOOT_DELAY_US, Rak3172
-from simulators.network import Network, eu868
+from simulators.network import eu868
 
 DEV_EUI = bytes.fromhex("AC1F09FFFE000001")
 APP_EUI = "70B3D57ED0000001"
@@ -16,50 +14,11 @@ JOIN_DR0_TOA = eu868.airtime_us(0, eu868.JOIN_REQUEST_PHY_LEN)
 RX_WINDOW_DR0 = 8 * 4096 * 8          # 8 symbols at SF12/125 kHz, in us
 
 
-class Term:
-    """The node's side of the wire: types bytes one at a time, reads what comes back."""
+class Term(ModemTerminal):
+    """The node's side of the wire, with RUI3's join."""
 
-    def __init__(self, seed=1):
-        self.clock = Clock()
-        self.net = Network(seed=seed)
-        self.link = UartLink(self.clock, Rak3172.BAUDRATE)
-        self.modem = Rak3172(self.clock, self.net, DEV_EUI, rng=random.Random(seed))
-        self.link.attach(self.modem)
-        self.buf = b""
-
-    def type(self, text):
-        """Write `text` byte by byte; return the instant its last byte reaches the modem."""
-        data = text.encode("latin-1") if isinstance(text, str) else text
-        for b in data:
-            self.link.node_write(bytes([b]))
-        return self.clock.now_us + len(data) * CHAR_US
-
-    def run(self, seconds):
-        self.clock.advance_to(self.clock.now_us + int(seconds * 1e6))
-
-    def take(self):
-        self.buf += self.link.node_read(self.link.node_available())
-        out, self.buf = self.buf, b""
-        return out
-
-    def ask(self, text, seconds=0.1):
-        self.type(text)
-        self.run(seconds)
-        return self.take()
-
-    def wait_for(self, needle, seconds):
-        """Advance until `needle` has arrived; return the instant it did, or None.
-        What came up to and including it is consumed (`self.seen`)."""
-        needle = needle.encode() if isinstance(needle, str) else needle
-
-        def arrived():
-            self.buf += self.link.node_read(self.link.node_available())
-            return needle in self.buf
-        if not self.clock.advance_until(arrived, self.clock.now_us + int(seconds * 1e6)):
-            return None
-        end = self.buf.index(needle) + len(needle)
-        self.seen, self.buf = self.buf[:end], self.buf[end:]
-        return self.clock.now_us
+    def __init__(self):
+        super().__init__(Rak3172, DEV_EUI, reply_seconds=0.1)
 
     def join(self, dr=None):
         if dr is not None:

@@ -1,14 +1,12 @@
 """The RN2483 model (simulators/modems/rn2483.py), driven through a UartLink on the virtual
 clock as the Command Reference (DS40001784) describes the module."""
-import random
-
 import pytest
 
-from simulators.bus.uart import UartLink, char_time_us
-from simulators.clock import Clock
+from modem_terminal import ModemTerminal
+from simulators.bus.uart import char_time_us
 from simulators.modems.lora_mac import rx_window_us
 from simulators.modems.rn2483 import BANNER, BOOT_DELAY_US, SAVE_US, Rn2483
-from simulators.network import Network, eu868
+from simulators.network import eu868
 
 HWEUI = bytes.fromhex("0004A30B001A55ED")
 APP_EUI = "70B3D57ED0000001"
@@ -16,47 +14,11 @@ APP_KEY = "2B7E151628AED2A6ABF7158809CF4F3C"
 RX2_END_US = 2_000_000 + rx_window_us(0)      # an uplink's RX2 is over (RECEIVE_DELAY2)
 
 
-class Term:
-    """The MCU's side of the wire: writes lines, reads what comes back, moves the clock."""
+class Term(ModemTerminal):
+    """The MCU's side of the wire: `ask` ends each line with CR LF, as the module wants."""
 
-    def __init__(self, seed=1):
-        self.clock = Clock()
-        self.net = Network(seed=seed)
-        self.link = UartLink(self.clock, Rn2483.BAUDRATE)
-        self.modem = Rn2483(self.clock, self.net, HWEUI, rng=random.Random(seed))
-        self.link.attach(self.modem)
-        self.buf = b""
-
-    def write(self, data):
-        """Send `data`; the clock then stands where its last byte reaches the module."""
-        data = data.encode("latin-1") if isinstance(data, str) else data
-        self.link.node_write(data)
-        self.run(len(data) * char_time_us(self.link.node_format[0]) / 1e6)
-
-    def run(self, seconds):
-        self.clock.advance_to(self.clock.now_us + int(seconds * 1e6))
-
-    def take(self):
-        self.buf += self.link.node_read(self.link.node_available())
-        out, self.buf = self.buf, b""
-        return out
-
-    def ask(self, line, seconds=0.05):
-        self.write(line + "\r\n")
-        self.run(seconds)
-        return self.take()
-
-    def wait_for(self, needle, seconds):
-        """Advance until `needle` has arrived; the instant it did, or None."""
-        needle = needle.encode()
-
-        def arrived():
-            self.buf += self.link.node_read(self.link.node_available())
-            return needle in self.buf
-        if not self.clock.advance_until(arrived, self.clock.now_us + int(seconds * 1e6)):
-            return None
-        self.buf = self.buf[self.buf.index(needle) + len(needle):]
-        return self.clock.now_us
+    def __init__(self):
+        super().__init__(Rn2483, HWEUI, eol="\r\n", reply_seconds=0.05)
 
     def provision(self, dr=5):
         for line in (f"mac set deveui {HWEUI.hex().upper()}", f"mac set appeui {APP_EUI}",

@@ -1,14 +1,12 @@
 """The Wio-E5 (LoRa-E5 AT firmware) model, driven byte by byte through a UartLink at 9600
 baud on the virtual clock: the spec's replies, errors, transactions, sleep, baud rate and
 what survives a restart."""
-import random
-
 import pytest
 
-from simulators.bus.uart import UartLink, char_time_us
-from simulators.clock import Clock
+from modem_terminal import ModemTerminal
+from simulators.bus.uart import char_time_us
 from simulators.modems.wioe5 import BOOT_DELAY_US, WioE5
-from simulators.network import Network, eu868
+from simulators.network import eu868
 
 DEV_EUI = bytes.fromhex("2CF7F12024900138")
 APP_EUI = "70B3D57ED0000001"
@@ -17,48 +15,11 @@ CHAR_US = char_time_us(9600)
 RX_WINDOW_DR0 = 8 * 4096 * 8          # 8 symbols at SF12/125 kHz, in us
 
 
-class Term:
-    """The node's side of the wire: types bytes, reads what comes back."""
+class Term(ModemTerminal):
+    """The node's side of the wire, with the LoRa-E5's OTAA set-up and join."""
 
-    def __init__(self, seed=1):
-        self.clock = Clock()
-        self.net = Network(seed=seed)
-        self.link = UartLink(self.clock, WioE5.BAUDRATE)
-        self.modem = WioE5(self.clock, self.net, DEV_EUI, rng=random.Random(seed))
-        self.link.attach(self.modem)
-        self.buf = b""
-
-    def type(self, text):
-        data = text.encode("latin-1") if isinstance(text, str) else text
-        self.link.node_write(data)
-        return self.clock.now_us + len(data) * CHAR_US
-
-    def run(self, seconds):
-        self.clock.advance_to(self.clock.now_us + int(seconds * 1e6))
-
-    def take(self):
-        self.buf += self.link.node_read(self.link.node_available())
-        out, self.buf = self.buf, b""
-        return out
-
-    def ask(self, text, seconds=0.2):
-        self.type(text)
-        self.run(seconds)
-        return self.take()
-
-    def wait_for(self, needle, seconds):
-        """Advance until `needle` has arrived; the instant it did (None if never). What
-        came up to it is in `self.seen`."""
-        needle = needle.encode() if isinstance(needle, str) else needle
-
-        def arrived():
-            self.buf += self.link.node_read(self.link.node_available())
-            return needle in self.buf
-        if not self.clock.advance_until(arrived, self.clock.now_us + int(seconds * 1e6)):
-            return None
-        end = self.buf.index(needle) + len(needle)
-        self.seen, self.buf = self.buf[:end], self.buf[end:]
-        return self.clock.now_us
+    def __init__(self):
+        super().__init__(WioE5, DEV_EUI, reply_seconds=0.2)
 
     def otaa(self, dr=None):
         assert self.ask("AT+MODE=LWOTAA\r\n") == b"+MODE: LWOTAA\r\n"
