@@ -5,21 +5,11 @@ import textwrap
 
 import pytest
 
+from fake_ticks import run_on_fake_ticks
 from simulators.bus.uart import UartLink
 from simulators.clock import Clock
-from simulators.interpreter import FIRMWARE, run_script
 from simulators.modems.rak3172 import Rak3172
 from simulators.network import Network
-
-FAKE_TIME = """
-_now = 0
-def ticks_ms(): return _now
-def ticks_diff(a, b): return a - b
-def ticks_add(a, b): return a + b
-def sleep_ms(ms):
-    global _now
-    _now += ms
-"""
 
 # SCRIPT maps a command (as written, without CR LF) to a list of replies for its successive
 # calls (the last one repeats); a reply is a list of (delay_ms, bytes). Unscripted: "OK".
@@ -92,11 +82,8 @@ DR0 = {"AT+DR=?": [[(0, b"AT+DR=0\r\nOK\r\n")]]}
 
 def run_driver(tmp_path, script, body):
     """Run `body` after the harness; return what it printed, one item per line."""
-    (tmp_path / "time.py").write_text(FAKE_TIME)
     code = f"SCRIPT = {script!r}\n" + HARNESS + textwrap.dedent(body)
-    result = run_script(code, path=[tmp_path, FIRMWARE])
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout.splitlines()
+    return run_on_fake_ticks(tmp_path, code)
 
 
 # --- join ----------------------------------------------------------------------------

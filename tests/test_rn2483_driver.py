@@ -10,9 +10,10 @@ import textwrap
 import pytest
 from Crypto.Cipher import AES
 
+from fake_ticks import run_on_fake_ticks
 from host_tools import boards
 from simulators.clock import Clock
-from simulators.interpreter import FIRMWARE, run_script
+from simulators.interpreter import FIRMWARE
 from simulators.modems.faults import ModemFaults
 from simulators.network import Network, eu868
 from simulators.node import SimNode
@@ -377,16 +378,6 @@ def test_a_baud_mismatch_is_cured_by_the_auto_baud_of_the_next_wake(rig):
 
 
 # --- replies the model never gives: a scripted UART ------------------------------------------
-FAKE_TIME = """
-_now = 0
-def ticks_ms(): return _now
-def ticks_diff(a, b): return a - b
-def ticks_add(a, b): return a + b
-def sleep_ms(ms):
-    global _now
-    _now += ms
-"""
-
 # SCRIPT maps a command (as written, without CR LF) to its reply lines; unscripted: "ok".
 FAKE = r"""
 import time
@@ -427,11 +418,7 @@ m = RN2483(uart)
 
 
 def run_fake(tmp_path, script, body):
-    (tmp_path / "time.py").write_text(FAKE_TIME)
-    code = f"SCRIPT = {script!r}\n" + FAKE + textwrap.dedent(body)
-    r = run_script(code, path=[tmp_path, FIRMWARE])
-    assert r.returncode == 0, r.stdout + r.stderr
-    return r.stdout.splitlines()
+    return run_on_fake_ticks(tmp_path, f"SCRIPT = {script!r}\n" + FAKE + textwrap.dedent(body))
 
 
 @pytest.mark.parametrize("reply", [b"5x\r\n", b"\r\n\xff\xfe\r\n", b"mac_tx_ok\r\n", b"99\r\n"])
