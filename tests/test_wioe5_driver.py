@@ -47,6 +47,12 @@ def show(*values):
 
 def ms():
     return time.ticks_ms()
+
+def join_and_send():       # join at DR5 and send 0x01: show(join, send)
+    m.configure(DEV_EUI, JOIN_EUI, APP_KEY, dr=5)
+    j = m.join()
+    time.sleep_ms(7000)       # the join request's duty-cycle off-time at DR5
+    show(j, attempt(m.send, 2, b"\x01"))
 """ % (DEV_EUI.hex(), JOIN_EUI.hex(), APP_KEY.hex())
 
 
@@ -181,10 +187,7 @@ def test_a_module_that_restarted_while_the_node_slept_is_not_taken_as_joined(ben
     out = bench.run("""
 m.wake()
 show(m.joined())
-m.configure(DEV_EUI, JOIN_EUI, APP_KEY, dr=5)
-j = m.join()
-time.sleep_ms(7000)       # the join request's duty-cycle off-time at DR5
-show(j, attempt(m.send, 2, b"\\x01"))
+join_and_send()
 """)
     assert out == [[False], [True, "SENT"]]
     assert [j.dev_nonce for j in bench.net.joins] == [1, 2]      # DevNonce kept in flash
@@ -300,10 +303,7 @@ show(attempt(m.send, 2, b"\\x01"), m.resets)
     out = bench.run("""
 m.wake()
 show(m.joined())
-m.configure(DEV_EUI, JOIN_EUI, APP_KEY, dr=5)
-j = m.join()
-time.sleep_ms(7000)       # the join request's duty-cycle off-time at DR5
-show(j, attempt(m.send, 2, b"\\x01"))
+join_and_send()
 """)
     assert out == [[False], [True, "SENT"]]
 
@@ -339,10 +339,7 @@ def test_a_module_at_another_baud_rate_is_found_and_set_back_for_its_restart(ben
     assert bench.link.device_format[0] == 115200
     out = bench.run("""
 m.wake()
-m.configure(DEV_EUI, JOIN_EUI, APP_KEY, dr=5)
-j = m.join()
-time.sleep_ms(7000)       # the join request's duty-cycle off-time at DR5
-show(j, attempt(m.send, 2, b"\\x01"))
+join_and_send()
 """)
     assert out == [[True, "SENT"]]
     assert "AT+UART=BR, 9600" in bench.sent and bench.modem.nvm.baud == 9600
