@@ -52,6 +52,20 @@ class NodeStopped(RuntimeError):
     """The firmware left main.py without sleeping and no watchdog will reset it."""
 
 
+class WireMismatch(AssertionError):
+    """The batched wire answered a request on the node otherwise than the simulator
+    does (a bug of node_runtime/_simbatch.py; checked with SIM_BATCH=2)."""
+
+
+_UNTOLD = object()
+
+
+def frame(reply) -> bytes:
+    """A reply on the wire: eight ASCII digits of length, then the JSON (_simlink.py)."""
+    data = json.dumps(reply, separators=(",", ":")).encode()
+    return b"%08d" % len(data) + data
+
+
 class _WakeEnd(Exception):
     def __init__(self, how: str, sleep_ms: int | None = None):
         self.how, self.sleep_ms = how, sleep_ms
@@ -278,6 +292,9 @@ class SimNode:
             req = json.loads(line)
             # The batched wire sends kept requests in front of the one it needs answered.
             for req in (req if req and isinstance(req[0], list) else (req,)):
+                told = req[1] if req[0] == "=" else _UNTOLD
+                if told is not _UNTOLD:
+                    req = req[2:]      # answered on the node: checked here (SIM_BATCH=2)
                 t0 = self.clock.now_us
                 try:
                     reply = self._handle(req[0], req[1:])
@@ -291,9 +308,15 @@ class SimNode:
                     reply = {"err": ETIMEDOUT}
                 if self.observer is not None:
                     self.observer(req[0], req[1:], t0, self.clock.now_us)
+                if told is not _UNTOLD and told != reply:
+                    raise WireMismatch(f"{self.name}: the batched wire answered {req} with "
+                                       f"{told!r} on the node; the simulator answers {reply!r}")
             if self.batched:
                 reply = [reply, self.clock.now_us, self._horizon()]
-            replies.write(json.dumps(reply).encode() + b"\n")
+                waiting = [[u, bytes(link._rx).hex()] for u, link in self.uarts.items() if link._rx]
+                if waiting:
+                    reply.append(waiting)
+            replies.write(frame(reply))
 
     def _horizon(self) -> int | None:
         """The first instant at which something can change on this side without the
@@ -342,8 +365,15 @@ class SimNode:
         if op == "board":
             info = {"unique_id": self.unique_id.hex(), "freq": self.board.get("freq", 125_000_000),
                     "rtc_memory": bool(self.board.get("rtc_memory")), "mcu": self.board["mcu"]}
-            if self.batched and float(self.clock.epoch_s).is_integer():
-                info["epoch_s"] = int(self.clock.epoch_s)   # the batched wire computes rtc
+            if self.batched:
+                # What the batched wire answers on the node for the whole wake.
+                if float(self.clock.epoch_s).is_integer():
+                    info["epoch_s"] = int(self.clock.epoch_s)
+                info["reset_cause"] = self.reset_cause
+                info["wake_reason"] = self._handle("wake_reason", [])
+                info["uarts"] = sorted(self.uarts)
+                if self.board["mcu"] == "rp2040":
+                    info["scratch"] = [self.scratch.get(a, 0) for a in RP2040_SCRATCH]
             return info
         if op == "reset_cause":
             return self.reset_cause

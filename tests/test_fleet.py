@@ -140,7 +140,8 @@ def test_fast_runner_decodes_what_a_process_per_wake_decodes(tmp_path):
     slow = Simulation(kind="climate", hours=3, seed=11, out_dir=tmp_path / "process", name="n")
     expected = [(u.decoded, u.truth, u.t, u.fcnt, u.dr) for u in slow.run()]
     rom, flash_files = firmware_split(tmp_path / "fast")
-    with WarmInterpreter(tmp_path / "vm") as vm:
+    # check: every answer the batched wire gives on the node is checked by the simulator
+    with WarmInterpreter(tmp_path / "vm", check=True) as vm:
         fast = FleetNode(NodePlan(0, "n", "climate", 11, None, 0.0, slow.interval_s), 3,
                          tmp_path / "fast", vm, rom, flash_files)
         got = [(u.decoded, u.truth, u.t, u.fcnt, u.dr) for u in fast.run()]

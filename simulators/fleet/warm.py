@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 
 from simulators.interpreter import REPO, micropython_binary, venv_tool
+from simulators.node import frame
 
 READY_TIMEOUT_S = 10.0     # a soft reset takes milliseconds; longer means the node hangs
 RUNTIME = REPO / "simulators" / "node_runtime"
@@ -63,8 +64,11 @@ def compiled_runtime() -> Path:
 
 
 class WarmInterpreter:
-    def __init__(self, workdir: Path, heapsize: str = "192K"):
+    def __init__(self, workdir: Path, heapsize: str = "192K", check: bool = False):
         self.workdir = Path(workdir).resolve()
+        # check: the node sends every answer it gives itself on the batched wire, and
+        # the simulator checks it (tests; raises node.WireMismatch)
+        self.check = check
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.heapsize = heapsize
         self.wakes = 0
@@ -80,7 +84,8 @@ class WarmInterpreter:
         self._console = open(self.workdir / "warm-console.out", "a+b")
         self._console.truncate(0)
         env = dict(os.environ, MICROPYPATH=str(runtime), SIM_RX_FD=str(rep_r),
-                   SIM_TX_FD=str(req_w), SIM_BATCH="1")
+                   SIM_TX_FD=str(req_w), SIM_BATCH="2" if self.check else "1",
+                   SIM_BOOT=str(RUNTIME / "sim_boot.py"))
         self._proc = subprocess.Popen(
             [micropython_binary(), "-X", f"heapsize={self.heapsize}", "-m", "sim_warm"],
             stdin=subprocess.DEVNULL, stdout=self._console, stderr=subprocess.STDOUT,
@@ -145,8 +150,7 @@ class WarmInterpreter:
                 p = Path(staging, rel)
                 p.parent.mkdir(parents=True, exist_ok=True)
                 p.write_bytes(data)
-            self._replies.write(json.dumps(["image", str(Path(image).resolve()), staging,
-                                            bool(keep)]).encode() + b"\n")
+            self._replies.write(frame(["image", str(Path(image).resolve()), staging, bool(keep)]))
             ready, _, _ = select.select([self._requests], [], [], 60)
             line = self._requests.readline() if ready else b""
         answer = json.loads(line) if line else ["failed", "no answer"]
@@ -167,8 +171,7 @@ class WarmInterpreter:
                              f"interpreter's {self.heapsize}")
         self._begin()
         self.wakes += 1
-        self._replies.write(json.dumps(["wake", env["SIM_FLASH"], env.get("SIM_ROM")]).encode()
-                            + b"\n")
+        self._replies.write(frame(["wake", env["SIM_FLASH"], env.get("SIM_ROM")]))
         try:
             end = node._serve(self._proc, self._requests, self._replies)
         except NodeStopped as e:
@@ -194,6 +197,6 @@ class WarmInterpreter:
             self._stop()
             return
         try:
-            self._replies.write(json.dumps({"end": how}).encode() + b"\n")
+            self._replies.write(frame({"end": how}))
         except BrokenPipeError:
             self._stop()

@@ -1,7 +1,10 @@
 # MicroPython, inside the simulated node's process: the wire to the simulator.
 #
 # Every hardware access of `machine` and every clock read or wait of `time` becomes one
-# request line (JSON) on a pipe to the CPython simulator, which answers with one line.
+# request line (JSON) on a pipe to the CPython simulator, which answers with one reply:
+# eight ASCII digits giving its length, then the JSON. The length lets a reply be read
+# with two reads; a line would be read a byte at a time (this build's files have no
+# buffer), one system call per byte.
 # The simulator owns the virtual clock and all part models; this side holds no state
 # that a real board would not lose on reset.
 import json
@@ -15,14 +18,19 @@ class SimError(Exception):
     pass
 
 
+def receive():
+    """The next reply, as bytes. When the simulator has closed the wire this process
+    is being powered off: it waits here to be killed."""
+    head = _rx.read(8)
+    if len(head) == 8:
+        return _rx.read(int(head))
+    while True:
+        _rx.read(8)
+
+
 def call(*req):
     _tx.write(json.dumps(req).encode() + b"\n")
-    line = _rx.readline()
-    if not line:
-        # The simulator closed the wire: this process is being powered off.
-        while True:
-            _rx.readline()
-    reply = json.loads(line)
+    reply = json.loads(receive())
     if isinstance(reply, dict) and "err" in reply:
         err = reply["err"]
         if isinstance(err, int):
@@ -34,13 +42,12 @@ def call(*req):
 def call_no_reply(*req):
     # For requests after which the board stops running (deep sleep, reset).
     _tx.write(json.dumps(req).encode() + b"\n")
+    receive()
     while True:
-        if not _rx.readline():
-            while True:
-                pass
+        pass
 
 
-if os.getenv("SIM_BATCH") == "1":
+if os.getenv("SIM_BATCH") in ("1", "2"):
     # Fleet runs: the same answers with fewer round trips (_simbatch.py).
     import _simbatch
-    call, call_no_reply = _simbatch.bind(_rx, _tx, SimError)
+    call, call_no_reply = _simbatch.bind(_rx, _tx, SimError, receive, os.getenv("SIM_BATCH") == "2")

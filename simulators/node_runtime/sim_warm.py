@@ -6,20 +6,25 @@
 # of MicroPython does and more: it unmounts the node's flash, drops every module the
 # wake imported (the firmware, and `machine`, `time` and the wire, which hold the board's
 # identity), restores sys.path and the working directory, and collects the heap. The
-# next wake, of this node or another, boots exactly as sim_boot.py does: mounts that
-# node's flash image at /, its firmware folder at /rom, and runs boot.py and main.py.
+# next wake, of this node or another, boots by running sim_boot.py, the same code a
+# process per wake runs, in fresh globals: it mounts that node's flash image at /, its
+# firmware at /rom, and runs boot.py and main.py. Only sim_boot.py's compiled code is
+# kept from one wake to the next; code holds no state.
 #
 # The wire is the batched one (_simbatch.py): the simulator ends a wake by answering
 # {"end": how}, which raises WakeOver, a BaseException the firmware's `except Exception`
 # cannot catch. Output printed after that point is not the node's: the simulator reads
 # the console only up to the end of the wake and waits for ["ready"] before the next.
 #
-#   host -> here: ["wake", FLASH_IMAGE, ROM_FOLDER or null]
+#   host -> here: ["wake", FLASH_IMAGE, ROM or null]
 #                 ["image", FLASH_IMAGE, STAGING_FOLDER, KEEP]: fill an image as
 #                 sim_image.py does (format unless KEEP, copy the folder in)
 #   here -> host: ["ready"] at start-up and once a wake is cleared away;
 #                 ["done"] or ["failed", reason] for an image
-# One line answers each command, so the host never has two lines to read at once.
+# A command comes as the simulator's replies do (_simlink.py: length, then JSON); one
+# line answers each, so the host never has two lines to read at once.
+#   SIM_BOOT: the source of sim_boot.py (this folder holds it compiled only).
+#   SIM_ROM, SIM_ROM_MAP: the ROMFS image the launcher mapped (simulators/romfs.py).
 import gc
 import json
 import os
@@ -32,64 +37,48 @@ _KEEP = set(sys.modules)
 _PATH = list(sys.path)
 _CWD = os.getcwd()
 _HOST_ROOT = vfs.VfsPosix()
+_MAPPED = os.getenv("SIM_ROM")
+_MAP = os.getenv("SIM_ROM_MAP")
+with open(os.getenv("SIM_BOOT")) as _f:
+    _BOOT = compile(_f.read(), "sim_boot.py", "exec")
+del _f
 
 
-def _run(name):
-    try:
-        os.stat(name)
-    except OSError:
-        return True
-    try:
-        # Closed before it runs: this build runs no finalisers, and a file object the GC
-        # frees while open leaves littlefs's open-file list pointing into freed memory.
-        with open(name) as f:
-            code = f.read()
-        exec(code, {"__name__": "__main__"})
-        return True
-    except KeyboardInterrupt:
-        return False
-    except Exception as e:
-        sys.print_exception(e)
-        return False
+def _command():
+    head = _rx.read(8)
+    if len(head) < 8:
+        return None
+    return json.loads(_rx.read(int(head)))
+
+
+def _setenv(name, value):
+    if value:
+        os.putenv(name, value)
+    else:
+        os.unsetenv(name)
 
 
 def _wake(flash, rom):
-    # The runtime modules come from the host's folders, so they are imported while the
-    # host filesystem is still mounted, as sim_boot.py does.
-    import _simlink
-    import _simbatch
-    import machine  # noqa: F401
-    import time  # noqa: F401
-    from _simflash import FlashBlockDevice, PROG_SIZE
-
-    bdev = FlashBlockDevice(flash, _simlink)
-    # readsize 256 instead of the ports' 32: fewer, larger reads of the image, each a
-    # Python call here. The filesystem on flash and every program and erase stay the
-    # same: littlefs's caches are 4 x max(readsize, progsize) = 1 KiB either way.
+    _setenv("SIM_FLASH", flash)
+    _setenv("SIM_ROM", rom)
+    _setenv("SIM_ROM_MAP", _MAP if rom and rom == _MAPPED else None)
+    g = {"__name__": "sim_boot"}
     try:
-        try:
-            fs = vfs.VfsLfs2(bdev, readsize=256, progsize=PROG_SIZE)
-        except OSError:
-            vfs.VfsLfs2.mkfs(bdev, progsize=PROG_SIZE)
-            fs = vfs.VfsLfs2(bdev, readsize=256, progsize=PROG_SIZE)
-        vfs.umount("/")
-        vfs.mount(fs, "/")
-        os.chdir("/")
-        sys.path[:] = ["", ".frozen", "/lib"]
-        del fs
-        if rom:
-            vfs.mount(vfs.VfsPosix(rom), "/rom", readonly=True)
-            sys.path.insert(0, "/rom")
-        if _run("boot.py"):
-            _run("main.py")
-        _simlink.call_no_reply("repl")
-    except _simbatch.WakeOver:
-        pass
+        exec(_BOOT, g)
+    except BaseException as e:  # noqa: BLE001 - only the end of the wake is expected here
+        wire = sys.modules.get("_simbatch")
+        if wire is None or not isinstance(e, wire.WakeOver):
+            raise
     finally:
-        _simbatch._over = True          # whatever runs from here on cannot reach the simulator
-        bdev._f.close()
-        _simlink._rx.close()
-        _simlink._tx.close()
+        wire = sys.modules.get("_simbatch")
+        if wire is not None:
+            wire._over = True          # whatever runs from here on cannot reach the simulator
+        if "_bdev" in g:
+            g["_bdev"]._f.close()
+        link = sys.modules.get("_simlink")
+        if link is not None:
+            link._rx.close()
+            link._tx.close()
 
 
 def _copy(src, dst):
@@ -139,10 +128,9 @@ def _clear():
 
 _tx.write(b'["ready"]\n')
 while True:
-    line = _rx.readline()
-    if not line:
+    cmd = _command()
+    if cmd is None:
         break
-    cmd = json.loads(line)
     if cmd[0] == "image":
         try:
             _image(cmd[1], cmd[2], cmd[3])
