@@ -1,8 +1,18 @@
-"""The firmware as it goes onto a board's flash: compiled with mpy-cross.
+"""The firmware as it goes onto a board: compiled with mpy-cross, and as a ROMFS image.
 
 Every module under firmware/ is compiled to .mpy (bytecode, so a board skips the
 compile at each wake); main.py stays source because MicroPython runs main.py only.
 Compiled files are cached by source hash under build/mpy.
+
+`romfs()` packs the compiled modules into a ROMFS image (MicroPython >= 1.25,
+docs/reference/romfs.rst, written with mpremote's own `VfsRomWriter`): a board maps its
+ROMFS partition into memory and imports a .mpy from it in place, so the bytecode and
+constants stay in flash instead of being copied to the heap. main.py stays on the
+board's filesystem (`split()`), which is where the port runs it from.
+
+    files = firmware_build.build()
+    rom, flash = firmware_build.split(files)
+    image = firmware_build.romfs(rom)      # bytes: mpremote romfs deploy takes the same
 """
 from __future__ import annotations
 
@@ -57,3 +67,52 @@ def build(compiled: bool = True) -> dict[str, bytes]:
         else:
             files[rel[:-3] + ".mpy"] = _compile(src, rel)
     return files
+
+
+def split(files: dict[str, bytes]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """(the modules a ROMFS holds, what stays on the filesystem: main.py, boot.py)."""
+    rom = {rel: data for rel, data in files.items() if rel not in SOURCE_ONLY}
+    flash = {rel: data for rel, data in files.items() if rel in SOURCE_ONLY}
+    return rom, flash
+
+
+def romfs(files: dict[str, bytes]) -> bytes:
+    """A ROMFS image of `files` ({path: bytes}, folders from the paths), sorted by path
+    so one set of files makes one image."""
+    from mpremote.romfs import VfsRomWriter     # importing mpremote costs ~40 ms: only here
+    tree: dict = {}
+    for rel, data in files.items():
+        *dirs, name = rel.split("/")
+        node = tree
+        for d in dirs:
+            node = node.setdefault(d, {})
+            if not isinstance(node, dict):
+                raise BuildError(f"{rel}: {d} is a file")
+        node[name] = data
+    writer = VfsRomWriter()
+
+    def add(node: dict) -> None:
+        for name in sorted(node):
+            if isinstance(node[name], dict):
+                writer.opendir(name)
+                add(node[name])
+                writer.closedir()
+            else:
+                writer.mkfile(name, node[name])
+
+    add(tree)
+    return writer.finalise()
+
+
+def romfs_file(files: dict[str, bytes] | None = None) -> Path:
+    """The ROMFS image of the compiled firmware (default: every module), cached under
+    build/romfs by content hash."""
+    rom = split(build())[0] if files is None else files
+    image = romfs(rom)
+    path = REPO / "build" / "romfs" / f"{hashlib.sha256(image).hexdigest()[:16]}.romfs"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(image)
+        tmp.replace(path)
+    return path

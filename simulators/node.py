@@ -28,6 +28,7 @@ from simulators.bus.uart import UartLink
 from simulators.clock import Clock
 from simulators.flash import Flash, PowerCut
 from simulators.interpreter import micropython_binary
+from simulators import romfs
 from simulators.power.battery import Battery, BatteryADC
 
 RUNTIME = Path(__file__).resolve().parent / "node_runtime"
@@ -117,8 +118,9 @@ class SimNode:
         # Fleet runs (simulators/fleet): `runner` runs the wake instead of a new
         # `micropython` process (runner.run_wake(node, env, console_path) -> _WakeEnd,
         # serving the node with node._serve); `batched` speaks the batched wire
-        # (node_runtime/_simbatch.py); `rom` is a folder of the compiled firmware that
-        # the board mounts read-only at /rom (ROMFS).
+        # (node_runtime/_simbatch.py); `rom` is the board's ROMFS at /rom: an image
+        # mapped outside the heap (simulators/romfs.py), or a folder of the compiled
+        # firmware mounted read-only.
         self.runner = None
         self.hw_rng = random.Random(f"hwrng:{seed}:{dev_eui.hex()}")
         self.batched = False
@@ -236,7 +238,8 @@ class SimNode:
             env["SIM_ROM"] = str(self.rom)
         with open(console_path, "wb") as console:
             proc = subprocess.Popen(
-                [*self.launcher, micropython_binary(), "-X", f"heapsize={self.heapsize}",
+                [*self.launcher, romfs.launcher() if romfs.is_image(self.rom) else micropython_binary(),
+                 "-X", f"heapsize={self.heapsize}",
                  str(RUNTIME / "sim_boot.py")],
                 stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
                 pass_fds=(rep_r, req_w), env=env, cwd=self.workdir)
@@ -318,6 +321,20 @@ class SimNode:
                     reply.append(waiting)
             replies.write(frame(reply))
 
+    def _pointer_acks(self) -> list:
+        """[bus, address] of the I2C parts that acknowledge a one-byte (register
+        pointer) write in this wake whatever their state: their model says in which
+        faults they would not (POINTER_WRITE_FAULTS), and a part's fault stays for the
+        wake (Simulation._apply_faults)."""
+        acks = []
+        for bus_id, bus in self.i2c.items():
+            for address, dev in bus.devices.items():
+                fails = getattr(dev, "POINTER_WRITE_FAULTS", None)
+                if (fails is not None and getattr(dev, "present", True)
+                        and getattr(dev, "fault", None) not in (*fails, "absent", "hang")):
+                    acks.append([bus_id, address])
+        return acks
+
     def _horizon(self) -> int | None:
         """The first instant at which something can change on this side without the
         node asking: the clock's next event, a planned power cut, the watchdog."""
@@ -374,6 +391,10 @@ class SimNode:
                 info["uarts"] = sorted(self.uarts)
                 if self.board["mcu"] == "rp2040":
                     info["scratch"] = [self.scratch.get(a, 0) for a in RP2040_SCRATCH]
+                if self.board.get("rtc_memory"):
+                    info["rtc_memory"] = self.rtc_memory.hex()
+                info["acks"] = self._pointer_acks()
+                info["flash_cut"] = self.flash.cut_at_op is not None
             return info
         if op == "reset_cause":
             return self.reset_cause

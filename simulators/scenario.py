@@ -185,7 +185,10 @@ class Simulation:
             "app_key": self.app_key.hex().upper(), "payload_key": self.payload_key.hex().upper(),
             "kind": self.kind, "board": self.board_name, "site": "simulated",
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-        files = firmware_build.build()
+        # The board holds its firmware as a board should (docs/flashing.md): the modules
+        # in a ROMFS partition, imported in place; main.py on the filesystem.
+        rom, files = firmware_build.split(firmware_build.build())
+        self.node.rom = firmware_build.romfs_file(rom)
         files["board.json"] = json.dumps(self.board, indent=1).encode()
         files.update(config_image.files(self.config()))
         files["keys.json"] = json.dumps({"app_key": self.app_key.hex(),

@@ -14,21 +14,36 @@ import time  # noqa: F401
 from _simflash import FlashBlockDevice, PROG_SIZE
 
 _bdev = FlashBlockDevice(os.getenv("SIM_FLASH"), _simlink)
+# The ports mount with littlefs's 32-byte reads. A warm interpreter (sim_warm.py) asks
+# for 256 (SIM_READSIZE): fewer, larger reads of the image, each a Python call here. The
+# filesystem and every program and erase stay the same: littlefs's caches are
+# 4 x max(readsize, progsize) = 1 KiB either way.
+_read = int(os.getenv("SIM_READSIZE") or 32)
 try:
-    _fs = vfs.VfsLfs2(_bdev, progsize=PROG_SIZE)
+    _fs = vfs.VfsLfs2(_bdev, readsize=_read, progsize=PROG_SIZE)
 except OSError:
-    vfs.VfsLfs2.mkfs(_bdev, progsize=PROG_SIZE)
-    _fs = vfs.VfsLfs2(_bdev, progsize=PROG_SIZE)
+    vfs.VfsLfs2.mkfs(_bdev, readsize=_read, progsize=PROG_SIZE)
+    _fs = vfs.VfsLfs2(_bdev, readsize=_read, progsize=PROG_SIZE)
 vfs.umount("/")
 vfs.mount(_fs, "/")
 os.chdir("/")
 sys.path[:] = ["", ".frozen", "/lib"]
-del _fs
+del _fs, _read
 if os.getenv("SIM_ROM"):
     # A board that keeps its firmware in a ROMFS partition: the ports' _boot.py mounts
     # it at /rom and puts /rom first on the path (MicroPython docs/reference/romfs.rst).
-    # Here the partition is a read-only host folder of the same .mpy files.
-    vfs.mount(vfs.VfsPosix(os.getenv("SIM_ROM")), "/rom", readonly=True)
+    # An image is mapped outside the heap by the launcher (simulators/romfs.py), as a
+    # board maps its partition, and its .mpy files import in place; a folder of the same
+    # .mpy files is mounted read-only instead (imported into the heap).
+    _map = os.getenv("SIM_ROM_MAP")
+    if _map:
+        import uctypes
+        _addr, _len = _map.split(":")
+        vfs.mount(vfs.VfsRom(uctypes.bytearray_at(int(_addr), int(_len))), "/rom")
+        del uctypes, _addr, _len
+    else:
+        vfs.mount(vfs.VfsPosix(os.getenv("SIM_ROM")), "/rom", readonly=True)
+    del _map
     sys.path.insert(0, "/rom")
 
 
