@@ -28,7 +28,13 @@ class FlashBlockDevice:
                 self.ioctl(6, block + i)
             offset = 0
         if self._link is not None:
-            self._link.call("flash_prog", block, offset, hexlify(buf).decode())
+            # Page by page, as a NOR flash programs (a page is at most 256 bytes; the
+            # rp2 port's flash_range_program goes 256 bytes at a time): a power cut may
+            # fall between two pages. A page also keeps the request's hex small, so the
+            # wire, which a board does not have, needs no large block of its heap.
+            mv = memoryview(buf)
+            for at in range(0, len(buf), PROG_SIZE):
+                self._link.call("flash_prog", block, offset + at, hexlify(mv[at:at + PROG_SIZE]).decode())
         else:
             pos = block * BLOCK_SIZE + offset
             self._f.seek(pos)
