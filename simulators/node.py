@@ -392,7 +392,7 @@ class SimNode:
                 if self.board["mcu"] == "rp2040":
                     info["scratch"] = [self.scratch.get(a, 0) for a in RP2040_SCRATCH]
                 if self.board.get("rtc_memory"):
-                    info["rtc_memory"] = self.rtc_memory.hex()
+                    info["rtc_memory_now"] = self.rtc_memory.hex()
                 info["acks"] = self._pointer_acks()
                 info["flash_cut"] = self.flash.cut_at_op is not None
             return info

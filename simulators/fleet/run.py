@@ -162,17 +162,10 @@ class FleetNode(Simulation):
 
 
 def firmware_split(out_dir: Path) -> tuple[Path, dict[str, bytes]]:
-    """The compiled firmware as a ROMFS folder under `out_dir`, and what stays on flash."""
-    rom = out_dir / "firmware-rom"
-    flash = {}
-    for rel, data in firmware_build.build().items():
-        if rel.endswith(".mpy"):
-            p = rom / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
-        else:
-            flash[rel] = data
-    return rom.resolve(), flash
+    """The compiled firmware as a ROMFS image (build/romfs, firmware_build.romfs_file),
+    and what stays on the flash (main.py). `out_dir` is not written."""
+    rom, flash = firmware_build.split(firmware_build.build())
+    return firmware_build.romfs_file(rom), flash
 
 
 def _frames(net) -> list[Frame]:
@@ -251,7 +244,7 @@ def _worker(index: int, cpu: int | None, spec: FleetSpec, rom: Path, flash_files
             tasks, results) -> None:
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})       # the interpreter it starts inherits this
-    vm = WarmInterpreter(Path(spec.out_dir) / "vm" / f"worker-{index}")
+    vm = WarmInterpreter(Path(spec.out_dir) / "vm" / f"worker-{index}", rom=rom)
     last = [0.0]
 
     def tick(node_index, t_s):

@@ -29,6 +29,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from simulators import romfs
 from simulators.interpreter import REPO, micropython_binary, venv_tool
 from simulators.node import frame
 
@@ -64,7 +65,8 @@ def compiled_runtime() -> Path:
 
 
 class WarmInterpreter:
-    def __init__(self, workdir: Path, heapsize: str = "192K", check: bool = False):
+    def __init__(self, workdir: Path, heapsize: str = "192K", check: bool = False,
+                 rom: Path | None = None):
         self.workdir = Path(workdir).resolve()
         # check: the node sends every answer it gives itself on the batched wire, and
         # the simulator checks it (tests; raises node.WireMismatch)
@@ -74,9 +76,13 @@ class WarmInterpreter:
         self.wakes = 0
         self.starts = 0            # processes started (1 unless a node hung or crashed)
         self._proc = None
+        self._mapped: Path | None = None     # the ROMFS image the process has mapped
+        self._rom = rom                      # the image to map when no wake asks for one
 
     # --- the process ---------------------------------------------------------------
-    def _start(self) -> None:
+    def _start(self, rom: Path | None = None) -> None:
+        """Start the interpreter; a ROMFS image `rom` is mapped into it outside the heap
+        (simulators/romfs.py), for every wake whose node has that image."""
         runtime = compiled_runtime()
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
@@ -85,9 +91,14 @@ class WarmInterpreter:
         self._console.truncate(0)
         env = dict(os.environ, MICROPYPATH=str(runtime), SIM_RX_FD=str(rep_r),
                    SIM_TX_FD=str(req_w), SIM_BATCH="2" if self.check else "1",
-                   SIM_BOOT=str(RUNTIME / "sim_boot.py"))
+                   SIM_BOOT=str(RUNTIME / "sim_boot.py"), SIM_READSIZE="256")
+        env.pop("SIM_ROM", None)
+        self._mapped = Path(rom).resolve() if romfs.is_image(rom) else None
+        if self._mapped:
+            env["SIM_ROM"] = str(self._mapped)
         self._proc = subprocess.Popen(
-            [micropython_binary(), "-X", f"heapsize={self.heapsize}", "-m", "sim_warm"],
+            [romfs.launcher() if self._mapped else micropython_binary(),
+             "-X", f"heapsize={self.heapsize}", "-m", "sim_warm"],
             stdin=subprocess.DEVNULL, stdout=self._console, stderr=subprocess.STDOUT,
             pass_fds=(rep_r, req_w), env=env, cwd=self.workdir)
         os.close(rep_r)
@@ -129,11 +140,14 @@ class WarmInterpreter:
     def __exit__(self, *exc):
         self.close()
 
-    def _begin(self) -> None:
-        """The interpreter is idle and its console empty: ready for a command."""
+    def _begin(self, rom: Path | None = None) -> None:
+        """The interpreter is idle and its console empty: ready for a command (with the
+        ROMFS image `rom` mapped, when it is one)."""
+        if romfs.is_image(rom) and Path(rom).resolve() != self._mapped:
+            self._stop()
         if self._proc is None or not self._ready():
             self._stop()
-            self._start()
+            self._start(rom or self._rom)
             if not self._ready():
                 raise RuntimeError(f"the warm MicroPython interpreter did not start: "
                                    f"{self._console_text()[-2000:]}")
@@ -169,7 +183,7 @@ class WarmInterpreter:
         if node.heapsize != self.heapsize:
             raise ValueError(f"{node.name}: heapsize {node.heapsize} differs from this "
                              f"interpreter's {self.heapsize}")
-        self._begin()
+        self._begin(node.rom)
         self.wakes += 1
         self._replies.write(frame(["wake", env["SIM_FLASH"], env.get("SIM_ROM")]))
         try:

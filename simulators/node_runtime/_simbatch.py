@@ -8,11 +8,16 @@
 #   - "now" and "rtc": the clock of the last reply plus the waits kept since (the clock
 #     moves only while the node waits);
 #   - "reset_cause" and "wake_reason": the same for the whole wake (the board's answer
-#     carries them), and on RP2040 the watchdog's scratch registers, which only the
-#     node writes while it runs;
-#   - requests whose answer is fixed ("pin_init", "pin_set", "pin_irq", "wdt_feed",
-#     "mem32_set" of a scratch register; "uart_init"/"uart_write" on a UART that was set
-#     up in this wake) are kept;
+#     carries them), and what only the node writes while it runs: the RP2040 watchdog's
+#     scratch registers and the ESP32's RTC memory;
+#   - requests whose answer is fixed are kept: "pin_init", "pin_set", "pin_irq",
+#     "wdt_feed", writes of scratch registers and RTC memory; "uart_init"/"uart_write"
+#     on a UART that was set up in this wake; a one-byte I2C write to a part the board's
+#     answer lists (`acks`: it acknowledges a register pointer in any state it is in);
+#     flash programs and erases when no cut is planned inside one (`flash_cut`) and
+#     before the horizon: this side applies them to the image too (as NOR flash does:
+#     programming clears bits), so its later reads see them, and the simulator applies
+#     them again in their place, to the same result;
 #   - "sleep" and "lightsleep" are kept while they end before the horizon;
 #   - "uart_any" and "uart_read" come from the receive buffer as the last reply had it:
 #     bytes only arrive by events, so before the horizon the buffer changes only by
@@ -24,27 +29,39 @@
 # instant as on the plain wire, with the same result. With SIM_BATCH=2 (tests) every
 # answer given here goes too, as ["=", answer, request...], and the simulator checks it.
 #
+# The heap may run out anywhere (the firmware catches MemoryError and goes on): each
+# answer given here allocates what it needs before it changes anything, so a failed one
+# leaves the wire as it was; a reply that could not be read leaves nothing known here
+# until the next one.
+#
 # In a warm interpreter (sim_warm.py: many wakes in one process) the simulator ends a
 # wake by answering {"end": how}; from then on every request raises WakeOver, which no
 # `except Exception` of the firmware catches, so nothing after the end reaches the
 # simulator, as nothing runs on a board after deep sleep.
 import json
+import os
 from binascii import hexlify, unhexlify
 
 _FAR = 1 << 62
-_KEEP_MAX = 64            # kept requests go at the latest with this many (the heap is small)
 _RTC_EPOCH = 946684800    # the board's epoch, 2000-01-01
-_FIXED = {"pin_init": None, "pin_set": None, "pin_irq": None, "wdt_feed": None}
+_FIXED = ("pin_init", "pin_set", "pin_irq", "wdt_feed")
 _WAITS = ("sleep", "lightsleep")
 _SCRATCH = (0x4005800C, 0x40058010, 0x40058014, 0x40058018)   # RP2040 watchdog SCRATCH0..3
+_BLOCK = 4096             # the flash's erase sector (_simflash.py)
+_ERASED = b"\xff" * 256
+# Answered here without the simulator doing anything: sent only to be checked.
+_PURE = ("now", "rtc", "reset_cause", "wake_reason", "uart_any", "mem32_get", "rtc_memory_get")
 
 _rx = None
 _tx = None
 _err = None
 _receive = None
 _check = False
+_keep_max = 64            # kept requests go at the latest with this many,
+_KEEP_BYTES = 1024        # or about this long (the heap is small)
+_kept_bytes = 0
 _now = 0
-_horizon = -1             # nothing is known before the first reply
+_horizon = -1             # -1: nothing known (before the first reply)
 _slept = 0                # µs of kept waits
 _kept = []
 _stirred = False          # a kept request may have scheduled events (a UART write)
@@ -55,6 +72,11 @@ _rxp = {}                 # UART -> how much of it the node has read since
 _cause = None
 _wake = None
 _scratch = None           # RP2040: address -> value
+_rtc_memory = None        # hex, on boards whose RTC keeps memory
+_acks = ()                # (bus, address) that acknowledge a one-byte write
+_flash_cut = True         # a power cut may come inside a flash operation
+_image = None             # the flash image, to apply kept programs and erases to
+_blocks = 0
 _epoch = None             # Clock.epoch_s when it is a whole number (then rtc is exact here)
 _over = False
 
@@ -64,26 +86,31 @@ class WakeOver(BaseException):
 
 
 def bind(rx, tx, err, receive, check=False):
-    global _rx, _tx, _err, _receive, _check, _KEEP_MAX
+    global _rx, _tx, _err, _receive, _check, _keep_max, _image, _blocks
     _rx, _tx, _err, _receive, _check = rx, tx, err, receive, check
     if check:
-        _KEEP_MAX = 16          # checked entries are larger
+        _keep_max = 16          # checked entries are larger
+    if os.getenv("SIM_FLASH"):
+        # Opened now: the host's files are out of reach once the flash is mounted at /.
+        _image = open(os.getenv("SIM_FLASH"), "r+b")
+        _blocks = _image.seek(0, 2) // _BLOCK
     return call, call_no_reply
 
 
 def _send(req):
-    global _kept
+    global _kept, _kept_bytes
     if _kept:
         _kept.append(req)
         try:
-            line = json.dumps(_kept).encode()
+            line = json.dumps(_kept) + "\n"
         except MemoryError:
             _kept.pop()         # the firmware sees the error; the kept requests still go
             raise
+        _tx.write(line)
         _kept = []
+        _kept_bytes = 0
     else:
-        line = json.dumps(req).encode()
-    _tx.write(line + b"\n")
+        _tx.write(json.dumps(req) + "\n")
 
 
 def _ended():
@@ -95,14 +122,16 @@ def _ended():
 def _take(u, n):
     """n bytes of UART u's buffer, as the simulator's answer has them (hex)."""
     p = _rxp[u]
+    data = hexlify(_rxb[u][p:p + n]).decode()
     _rxp[u] = p + n
-    return hexlify(_rxb[u][p:p + n]).decode()
+    return data
 
 
 def _read(req, t):
     """(True, answer) for a uart_read the buffer can answer, else (False, None). See
     SimNode._uart: a read waits up to its timeout for what it needs, then takes what
     there is; a line read takes up to a newline, and waits when there is none."""
+    global _slept
     u, n, wait = req[1], req[2], req[3] * 1000
     if u not in _rxb:
         return False, None
@@ -115,20 +144,38 @@ def _read(req, t):
         return True, _take(u, n if n > 0 else have)
     if _stirred or t + wait >= _horizon:
         return False, None
-    _wait(wait)
-    if not have:
-        return True, None
-    return True, _take(u, have if req[5] or n <= 0 else min(n, have))
+    data = _take(u, have if req[5] or n <= 0 else min(n, have)) if have else None
+    _slept += wait
+    return True, data
 
 
-def _wait(us):
-    global _slept
-    _slept += us
+def _flash(req):
+    """Apply a flash program or erase to the image as the simulator will (NOR flash:
+    erase to 0xFF, programming clears bits); False, and nothing done, when the
+    simulator would refuse it."""
+    if _image is None or not 0 <= req[1] < _blocks:
+        return False
+    if req[0] == "flash_erase":
+        _image.seek(req[1] * _BLOCK)
+        for _ in range(_BLOCK // len(_ERASED)):
+            _image.write(_ERASED)
+        return True
+    data = unhexlify(req[3])
+    if not 0 <= req[2] <= _BLOCK - len(data):
+        return False
+    pos = req[1] * _BLOCK + req[2]
+    _image.seek(pos)
+    old = _image.read(len(data))
+    if old != (_ERASED if len(data) == len(_ERASED) else b"\xff" * len(data)):
+        data = bytes(a & b for a, b in zip(old, data))
+    _image.seek(pos)
+    _image.write(data)
+    return True
 
 
 def _local(req):
     """(True, answer) when this side knows the simulator's answer, else (False, None)."""
-    global _stirred
+    global _stirred, _slept, _rtc_memory
     op = req[0]
     t = _now + _slept
     if op == "now":
@@ -150,6 +197,14 @@ def _local(req):
             return True, _scratch[req[1]]
         _scratch[req[1]] = req[2] & 0xFFFFFFFF
         return True, None
+    if _rtc_memory is not None:
+        if op == "rtc_memory_get":
+            return True, _rtc_memory
+        if op == "rtc_memory_set" and len(req[1]) <= 4096:   # 2 KiB on ESP32
+            _rtc_memory = req[1]
+            return True, None
+    if op == "i2c_write" and len(req[3]) == 2 and (req[1], req[2]) in _acks:
+        return True, 1
     if t >= _horizon:
         return False, None
     if op == "uart_any":
@@ -157,45 +212,90 @@ def _local(req):
             return True, len(_rxb[req[1]]) - _rxp[req[1]]
     elif op == "uart_read":
         return _read(req, t)
-    elif op in _WAITS and not _stirred and t + req[1] < _horizon:
-        _wait(req[1])
-        return True, None
+    elif op in _WAITS:
+        if not _stirred and t + req[1] < _horizon:
+            _slept += req[1]
+            return True, None
+    elif op in ("flash_prog", "flash_erase"):
+        if not _flash_cut and _flash(req):
+            return True, None
     return False, None
 
 
-# Answered here without the simulator doing anything: sent only to be checked.
-_PURE = ("now", "rtc", "reset_cause", "wake_reason", "uart_any", "mem32_get")
+def _cost(req):
+    """About how long `req` makes the kept line (its answer too, when checked)."""
+    n = 8
+    for a in req:
+        n += len(a) + 4 if isinstance(a, str) else 12
+    if _check and req[0] == "rtc_memory_get" and _rtc_memory is not None:
+        n += len(_rtc_memory)
+    return n
+
+
+def _answer(req):
+    """(True, answer) when this side answers `req`; the entry that tells the simulator
+    about it is in _kept first, so that a MemoryError cannot lose it."""
+    global _kept_bytes
+    cost = _cost(req) if _check or req[0] not in _PURE else 0
+    if _kept and _kept_bytes + cost > _KEEP_BYTES:
+        return False, None
+    entry = None
+    if _check:
+        entry = ["=", None]
+        entry.extend(req)
+        _kept.append(entry)
+    elif req[0] not in _PURE:
+        _kept.append(req)
+    try:
+        known, value = _local(req)
+    except BaseException:
+        known = False
+        raise
+    finally:
+        if not known and (entry is not None or req[0] not in _PURE):
+            _kept.pop()
+    if entry is not None:
+        entry[1] = value
+    _kept_bytes += cost
+    return known, value
+
+
+def _reply():
+    """The simulator's answer: [value, now, horizon, receive buffers]; its end of the
+    wake raises WakeOver."""
+    global _horizon
+    _horizon = -1               # nothing is known until the reply is read
+    data = _receive()
+    if data[0] == 123:          # "{": the end of the wake
+        _ended()
+    reply = json.loads(data)
+    buffers = [(u, unhexlify(hx)) for u, hx in reply[3]] if len(reply) > 3 else ()
+    return reply, buffers
 
 
 def call(*req):
     global _now, _horizon, _slept, _stirred, _epoch, _cause, _wake, _scratch, _links
+    global _rtc_memory, _acks, _flash_cut
     if _over:
         raise WakeOver()
-    if _horizon >= 0 and len(_kept) < _KEEP_MAX:
-        known, value = _local(req)
+    if _horizon >= 0 and len(_kept) < _keep_max:
+        known, value = _answer(req)
         if known:
-            if _check:
-                _kept.append(["=", value] + list(req))
-            elif req[0] not in _PURE:
-                _kept.append(req)
             return value
     op = req[0]
     _send(req)
-    reply = json.loads(_receive())
-    if isinstance(reply, dict):
-        _ended()
+    reply, buffers = _reply()
     value, _now, h = reply[0], reply[1], reply[2]
-    _horizon = _FAR if h is None else h
     _slept = 0
     _stirred = False
     for u in _links:
         _rxb[u] = b""
         _rxp[u] = 0
-    if len(reply) > 3:
-        for u, data in reply[3]:
-            _rxb[u] = unhexlify(data)
+    for u, data in buffers:
+        _rxb[u] = data
     if isinstance(value, dict):
         if "err" in value:
+            _horizon = _FAR if h is None else h
             err = value["err"]
             if isinstance(err, int):
                 raise OSError(err)
@@ -207,10 +307,14 @@ def call(*req):
             _links = value.get("uarts", ())
             if "scratch" in value:
                 _scratch = dict(zip(_SCRATCH, value["scratch"]))
+            _rtc_memory = value.get("rtc_memory_now")
+            _acks = set(tuple(a) for a in value.get("acks", ()))
+            _flash_cut = value.get("flash_cut", True)
     if op == "uart_init":
         _uarts.add(req[1])
     elif op == "reset_cause":
         _cause = value
+    _horizon = _FAR if h is None else h
     return value
 
 

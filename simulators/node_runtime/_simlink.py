@@ -18,14 +18,26 @@ class SimError(Exception):
     pass
 
 
+_head = bytearray(8)
+_spill = memoryview(bytearray(64))
+
+
 def receive():
     """The next reply, as bytes. When the simulator has closed the wire this process
-    is being powered off: it waits here to be killed."""
-    head = _rx.read(8)
-    if len(head) == 8:
-        return _rx.read(int(head))
+    is being powered off: it waits here to be killed. A reply the heap cannot hold is
+    read all the same (MemoryError), so that the next one is read whole."""
+    if _rx.readinto(_head) == 8:
+        n = 0
+        for c in _head:
+            n = n * 10 + c - 48
+        try:
+            return _rx.read(n)
+        except MemoryError:
+            while n > 0:
+                n -= _rx.readinto(_spill[:min(n, 64)])
+            raise
     while True:
-        _rx.read(8)
+        _rx.readinto(_head)
 
 
 def call(*req):

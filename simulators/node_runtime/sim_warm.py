@@ -73,6 +73,8 @@ def _wake(flash, rom):
         wire = sys.modules.get("_simbatch")
         if wire is not None:
             wire._over = True          # whatever runs from here on cannot reach the simulator
+            if wire._image is not None:
+                wire._image.close()
         if "_bdev" in g:
             g["_bdev"]._f.close()
         link = sys.modules.get("_simlink")
@@ -112,11 +114,8 @@ def _image(image, staging, keep):
 
 
 def _clear():
-    for mount in ("/rom", "/"):
-        try:
-            vfs.umount(mount)
-        except OSError:
-            pass
+    for _fs, mount in vfs.mount():      # whatever the wake mounted: /rom, the flash at /
+        vfs.umount(mount)
     vfs.mount(_HOST_ROOT, "/")
     os.chdir(_CWD)
     sys.path[:] = _PATH

@@ -71,6 +71,9 @@ def _defaults() -> bytearray:
 
 class LIS3DH:
     FAULT_MODES = ("absent", "nack", "timeout", "stuck", "range")
+    # A one-byte write (the sub-address) is acknowledged in every state but these faults
+    # (the fleet's batched wire answers it on the node: node_runtime/_simbatch.py).
+    POINTER_WRITE_FAULTS = ("nack", "timeout")
 
     def __init__(self, clock, environment, address: int = 0x18, seed: int = 0):
         self.clock = clock

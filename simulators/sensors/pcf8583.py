@@ -37,6 +37,9 @@ def to_bcd(n: int) -> bytes:
 
 class PCF8583:
     FAULT_MODES = ("absent", "nack", "timeout", "stuck", "range")
+    # A one-byte write (the register pointer) is acknowledged in every state but these
+    # faults (the fleet's batched wire answers it on the node: node_runtime/_simbatch.py).
+    POINTER_WRITE_FAULTS = ("nack",)
 
     def __init__(self, clock, gauge, address: int = 0x50):
         self.clock = clock
