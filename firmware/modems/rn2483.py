@@ -98,7 +98,7 @@ _VALUES = {
     "deveui": lambda v: _is_hex(v, 16),
     "appeui": lambda v: _is_hex(v, 16),
     "devaddr": lambda v: _is_hex(v, 8),
-    "dr": lambda v: len(v) == 1 and v.isdigit(),
+    "dr": lambda v: len(v) == 1 and "0" <= v <= "7",      # EU868 DR0..7: `8` is noise
     "adr": lambda v: v in ("on", "off"),
     "retx": _is_uint,
     "upctr": _is_uint,

@@ -78,6 +78,14 @@ def _int(s):
     return int(s)
 
 
+def _dr(s):
+    # EU868 DR0..7, as data_rate() promises (modems/__init__.py): `DR99` is garbled
+    v = _int(s)
+    if v > 7:
+        raise ValueError(s)
+    return v
+
+
 class WioE5:
     def __init__(self, uart, baudrate=9600):
         self._uart = uart
@@ -180,9 +188,9 @@ class WioE5:
         first = self._ask("AT+DR", "DR", lines=2)[0]
         try:
             if "(ADR DR" in first:
-                return _int(first.split("(ADR DR")[1].rstrip(")"))
+                return _dr(first.split("(ADR DR")[1].rstrip(")"))
             if first.startswith("DR"):
-                return _int(first[2:])
+                return _dr(first[2:])
         except ValueError:
             pass
         raise ModemError(REFUSED, "AT+DR=" + first)

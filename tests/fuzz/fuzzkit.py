@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 import select
+import struct
 import subprocess
 import time
 from pathlib import Path
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulators.interpreter import FIRMWARE, micropython_binary
@@ -78,8 +79,9 @@ class WorkerDied(Exception):
 class MicroPythonWorker:
     """One `micropython` process running `harness` (which defines fuzz_one(data) -> str)."""
 
-    def __init__(self, harness: str, workdir: Path):
+    def __init__(self, harness: str, workdir: Path, cwd: Path | None = None):
         self.workdir = Path(workdir)
+        self.cwd = cwd          # the process's working directory (a scratch flash), if given
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "time.py").write_text(FAKE_TIME)
         self.script = self.workdir / "fuzz_harness.py"
@@ -99,7 +101,7 @@ class MicroPythonWorker:
         self._stderr = open(self.workdir / "stderr.log", "wb")
         self.proc = subprocess.Popen([micropython_binary(), "-X", "heapsize=8M", str(self.script)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._stderr, env=env)
+                                     stderr=self._stderr, env=env, cwd=self.cwd)
         self._buf = b""
 
     def close(self):
@@ -188,3 +190,193 @@ def mutate(draw, data: bytes) -> bytes:
     if bytes(data) == orig:
         data.append(0)
     return bytes(data)
+
+
+def run_batches(worker: MicroPythonWorker, one_input, name: str) -> int:
+    """Send EXAMPLES inputs drawn from `one_input` through `worker` in batches of BATCH
+    (failing on a crash, hang or BUG line), print what came out; the number of inputs run."""
+    start = worker.inputs
+    before = dict(worker.outcomes)
+
+    @fuzz_settings(BATCH)
+    @given(st.lists(one_input, min_size=BATCH, max_size=BATCH))
+    def run(inputs):
+        check(worker, inputs)
+
+    run()
+    ran = worker.inputs - start
+    outcomes = {k: v - before.get(k, 0) for k, v in sorted(worker.outcomes.items())
+                if v != before.get(k, 0)}
+    print(f"\n{name}: {ran} inputs; known findings hit: {worker.known}\n  outcomes: {outcomes}")
+    return ran
+
+
+# --- a modem on a scripted UART (the modem drivers' targets) ------------------------------
+# An input is: op, chunk, flags, then the modem's replies, each as length (2, BE) | bytes.
+# The first reply is on the line before the driver writes anything; every command line the
+# driver writes (a write ending in LF) brings the next one; a reply that starts with 0x00
+# comes only when the line is idle (a late answer: a join's result after its RX windows).
+# `chunk` > 0 hands lines out in pieces of that many bytes.
+FUZZ_UART = r"""
+import time
+
+class FuzzUart:
+    def __init__(self, replies, chunk, timeout=50):
+        self.replies = replies
+        self.chunk = chunk
+        self.timeout = timeout
+        self.rx = b""
+        if replies:
+            self.rx = replies.pop(0)
+
+    def init(self, *args, **kw):
+        pass                    # another baud rate: the script answers at any
+
+    def flush(self):
+        pass
+
+    def sendbreak(self):
+        pass
+
+    def write(self, data):
+        if data[-1:] == b"\n" and self.replies and self.replies[0][:1] != b"\x00":
+            self.rx += self.replies.pop(0)
+        return len(data)
+
+    def any(self):
+        return len(self.rx)
+
+    def _take(self, n):
+        if self.chunk:
+            n = min(n, self.chunk)
+        out = self.rx[:n]
+        self.rx = self.rx[n:]
+        return out
+
+    def _idle(self):
+        if not self.rx and self.replies and self.replies[0][:1] == b"\x00":
+            self.rx = self.replies.pop(0)[1:]
+        if self.rx:
+            return False
+        time.sleep_ms(self.timeout)     # virtual time: a timeout costs nothing
+        return True
+
+    def readline(self):
+        if self._idle():
+            return None
+        i = self.rx.find(b"\n")
+        return self._take(len(self.rx) if i < 0 else i + 1)
+
+    def read(self, n=None):
+        if self._idle():
+            return None
+        return self._take(len(self.rx) if n is None else n)
+
+def unpack_replies(data, i):
+    replies = []
+    while i + 2 <= len(data):
+        n = (data[i] << 8) | data[i + 1]
+        replies.append(bytes(data[i + 2:i + 2 + n]))
+        i += 2 + n
+    return replies
+
+def heard(stream, word):
+    # How often `word` could have reached the driver: the stream cut at CR and LF, each
+    # piece without its unprintable bytes (the AT reader drops them), `word` counted in it.
+    n = 0
+    for seg in stream.replace(b"\r", b"\n").split(b"\n"):
+        n += bytes(b for b in seg if 32 <= b < 127).count(word)
+    return n
+
+def at_ok(at, max_events):
+    # The AT reader's own bounds, after anything.
+    if len(at.events) > max_events:
+        return "BUG event queue %d > %d" % (len(at.events), max_events)
+    if len(at._partial) > 1100:
+        return "BUG partial line grew to %d" % len(at._partial)
+    for e in at.events + at._lines:
+        for c in e:
+            if not 32 <= ord(c) < 127:
+                return "BUG unprintable character kept in %r" % e
+    return None
+"""
+
+
+def pack_input(op: int, chunk: int, flags: int, replies: list[bytes]) -> bytes:
+    return bytes([op, chunk, flags]) + b"".join(struct.pack(">H", len(r)) + r for r in replies)
+
+
+EOL = st.sampled_from([b"\r\n", b"\r\n", b"\n", b"\r", b"", b"\r\r\n"])
+
+
+# What a garbled value may turn into: digits, hex, signs, separators, a few letters.
+VALUE = st.one_of(st.integers(-300, 2 ** 33).map(str), st.integers(0, 300).map(str),
+                  st.text("0123456789ABCDEFabcdef:-+_., ()\";xDRLNOK", max_size=16)).map(str.encode)
+
+
+@st.composite
+def revalue(draw, reply: bytes) -> bytes:
+    """`reply` with one line's value replaced from some point on: `+DR: DR5` may become
+    `+DR: DR99` or `+DR: D-1`, `5` may become `12` (what comes after `: ` is the value)."""
+    lines = reply.split(b"\r\n")
+    i = draw(st.integers(0, len(lines) - 1))
+    line = lines[i]
+    head = line.find(b": ") + 2 if b": " in line else 0
+    keep = head + draw(st.integers(0, len(line) - head))
+    lines[i] = line[:keep] + draw(VALUE)
+    return b"\r\n".join(lines)
+
+
+@st.composite
+def damaged(draw, script: list[bytes], vocabulary: list[bytes]) -> list[bytes]:
+    """The replies of `script` with up to four of them damaged: a value garbled, mutated,
+    replaced by another line the modem says, by random bytes or by nothing, delayed, a line
+    slipped in before them, or the rest of the conversation lost."""
+    replies = list(script)
+    for _ in range(draw(st.integers(0, 4))):
+        if not replies:
+            break
+        i = draw(st.integers(0, len(replies) - 1))
+        how = draw(st.integers(-2, 7))
+        if how < 0:
+            replies[i] = draw(revalue(replies[i]))
+        elif how == 0:
+            replies[i] = draw(mutate(replies[i]))
+        elif how == 1:
+            replies[i] = draw(st.sampled_from(vocabulary)) + draw(EOL)
+        elif how == 2:
+            replies[i] = draw(st.binary(max_size=40))
+        elif how == 3:
+            replies[i] = b""
+        elif how == 4:
+            replies[i] = b"\x00" + replies[i].lstrip(b"\x00")
+        elif how == 5:
+            replies[i] = draw(st.sampled_from(vocabulary)) + draw(EOL) + replies[i]
+        elif how == 6:
+            replies.insert(i, draw(st.sampled_from(vocabulary)) + b"\r\n")
+        else:
+            del replies[i:]
+    return replies
+
+
+def modem_inputs(scripts: list, vocabulary: list[bytes], n_ops: int):
+    """Inputs for a modem driver's harness: the conversations of `scripts` ((op, flags,
+    replies, expected) each), damaged, in any chunking; and any op over any replies."""
+    line = st.one_of(
+        st.sampled_from(vocabulary),
+        st.sampled_from(vocabulary).flatmap(mutate),
+        st.binary(max_size=40))
+    reply = st.one_of(
+        st.lists(st.tuples(line, EOL).map(b"".join), max_size=4).map(b"".join),
+        st.lists(st.tuples(line, EOL).map(b"".join), min_size=1, max_size=2).map(
+            lambda ls: b"\x00" + b"".join(ls)),
+        st.binary(max_size=120))
+    chunk = st.one_of(st.just(0), st.just(0), st.integers(1, 80))
+    return st.one_of(
+        st.sampled_from(scripts).flatmap(lambda s: st.builds(
+            pack_input, st.just(s[0]), chunk, st.just(s[1]), damaged(s[2], vocabulary))),
+        st.sampled_from(scripts).flatmap(lambda s: st.builds(
+            pack_input, st.just(s[0]), chunk, st.just(s[1]), damaged(s[2], vocabulary))),
+        st.builds(pack_input, st.integers(0, n_ops - 1), chunk, st.integers(0, 255),
+                  st.lists(reply, max_size=12)),
+    )

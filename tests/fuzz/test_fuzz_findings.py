@@ -1,5 +1,6 @@
-"""What the fuzz targets found, one input each, kept as regression tests (fixed in 7920cd3).
-Each test's docstring gives the input's failure before the fix and the fix."""
+"""What the fuzz targets found, one input each, kept as regression tests (the first five
+fixed in 7920cd3). Each test's docstring gives the input's failure before the fix and the
+fix."""
 from __future__ import annotations
 
 import subprocess
@@ -9,10 +10,12 @@ import textwrap
 import cbor2
 import pytest
 
-from fuzzkit import MicroPythonWorker
+from fuzzkit import MicroPythonWorker, pack_input
 from host_tools import schemas
 from host_tools.schemas import SchemaError
 from test_fuzz_at_modem import HARNESS as AT_HARNESS, encode
+from test_fuzz_rn2483_replies import HARNESS as RN2483_HARNESS
+from test_fuzz_wioe5_replies import HARNESS as WIOE5_HARNESS
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +88,37 @@ def test_ledger_a_seq_far_ahead_does_not_exhaust_the_decoder(tmp_path):
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "done" in r.stdout, r.stderr[-500:]
+
+
+@pytest.fixture(scope="module")
+def wioe5(tmp_path_factory):
+    w = MicroPythonWorker(WIOE5_HARNESS, tmp_path_factory.mktemp("fuzz-findings-wioe5"))
+    yield w
+    w.close()
+
+
+@pytest.fixture(scope="module")
+def rn2483(tmp_path_factory):
+    w = MicroPythonWorker(RN2483_HARNESS, tmp_path_factory.mktemp("fuzz-findings-rn2483"))
+    yield w
+    w.close()
+
+
+@pytest.mark.parametrize("first", [b"+DR: DR99", b"+DR: DR8", b"+DR: DR0 (ADR DR12)"])
+def test_wioe5_data_rate_beyond_dr7_is_a_modem_error(wioe5, first):
+    """`+DR: DR8` (or `DR99`, or ADR's `(ADR DR12)`) to AT+DR: data_rate() returned 8, outside
+    the 0..7 modems/__init__.py promises (the node computes airtime and payload room from it).
+    Fix, firmware/modems/wioe5.py data_rate(): the number goes through `_dr`, which refuses
+    one above 7 (ValueError, so ModemError(REFUSED, "AT+DR=DR8"))."""
+    [r] = wioe5.run([pack_input(4, 0, 0, [b"", first + b"\r\n+DR: EU868 DR5  SF7 BW125K\r\n"])])
+    assert r == "rej ModemError 8"
+
+
+@pytest.mark.parametrize("op", [3, 4, 5])
+def test_rn2483_data_rate_8_or_9_is_no_data_rate(rn2483, op):
+    """`8` (or `9`) to `mac get dr`: data_rate() returned 8; send() and max_payload() raised
+    IndexError from `_MAX_PAYLOAD[dr]` (found in send, input 03000000000003380d0a).
+    Fix, firmware/modems/rn2483.py _VALUES: the "dr" answer is one digit 0..7; anything else
+    is noise on the line, and no answer ends in ModemError(TIMEOUT, "mac get dr")."""
+    [r] = rn2483.run([pack_input(op, 0, 0, [b"", b"8\r\n"])])
+    assert r == "rej ModemError 6"
