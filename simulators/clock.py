@@ -59,6 +59,10 @@ class Clock:
             heapq.heappop(self._queue)
         return self._queue[0].at_us if self._queue else None
 
+    def upcoming(self, n: int) -> list[_Event]:
+        """The next `n` events, in the order they will run (without cancelled ones)."""
+        return heapq.nsmallest(n, (ev for ev in self._queue if not ev.cancelled))
+
     # --- advancing -----------------------------------------------------------
     def advance_to(self, t_us: int) -> None:
         """Run every event due up to and including `t_us`, in order, then stand at `t_us`."""

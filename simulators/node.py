@@ -47,6 +47,7 @@ READLINE_HANG_US = 3600 * 10**6   # a readline() this long, no watchdog: the nod
 RP2040_WDT_CTRL = 0x40058000
 RP2040_SCRATCH = tuple(0x4005800C + 4 * i for i in range(4))
 READING_LINE = re.compile(r"reading seq=(\d+)")
+ARRIVALS_MAX = 64              # deliveries to the node's UARTs told ahead in one reply
 
 
 class NodeStopped(RuntimeError):
@@ -315,10 +316,7 @@ class SimNode:
                     raise WireMismatch(f"{self.name}: the batched wire answered {req} with "
                                        f"{told!r} on the node; the simulator answers {reply!r}")
             if self.batched:
-                reply = [reply, self.clock.now_us, self._horizon()]
-                waiting = [[u, bytes(link._rx).hex()] for u, link in self.uarts.items() if link._rx]
-                if waiting:
-                    reply.append(waiting)
+                reply = self._batched(reply)
             replies.write(frame(reply))
 
     def _pointer_acks(self) -> list:
@@ -335,14 +333,35 @@ class SimNode:
                     acks.append([bus_id, address])
         return acks
 
-    def _horizon(self) -> int | None:
-        """The first instant at which something can change on this side without the
-        node asking: the clock's next event, a planned power cut, the watchdog."""
-        h = self.clock.next_event_us()
-        for stop in (self._cut_at_us, self._wdt_deadline):
-            if stop is not None and (h is None or stop < h):
-                h = stop
-        return h
+    def _batched(self, value) -> list:
+        """A reply on the batched wire (node_runtime/_simbatch.py): [value, now, horizon]
+        and, when there are any, [UART, bytes] waiting in the node's receive buffers and
+        [instant, UART, bytes] of the deliveries to them due before the horizon.
+
+        The horizon is the first instant at which something can change on this side
+        that the node cannot foresee: the clock's next event other than a delivery of
+        bytes to the node's UART (which only appends them to its buffer), a planned power
+        cut, the watchdog."""
+        now = self.clock.now_us
+        stop = self._cut_at_us
+        if self._wdt_deadline is not None and (stop is None or self._wdt_deadline < stop):
+            stop = self._wdt_deadline
+        buffers = {id(link._rx): u for u, link in self.uarts.items()}
+        horizon, arrivals = stop, []
+        for ev in self.clock.upcoming(ARRIVALS_MAX + 1):
+            if stop is not None and ev.at_us >= stop:
+                break
+            u = buffers.get(id(getattr(ev.fn, "__self__", None)))
+            if (u is None or getattr(ev.fn, "__name__", "") != "extend" or ev.at_us <= now
+                    or len(arrivals) == ARRIVALS_MAX):
+                horizon = ev.at_us
+                break
+            arrivals.append([ev.at_us, u, bytes(ev.args[0]).hex()])
+        reply = [value, now, horizon]
+        waiting = [[u, bytes(link._rx).hex()] for u, link in self.uarts.items() if link._rx]
+        if waiting or arrivals:
+            reply += [waiting, arrivals]
+        return reply
 
     def _hung(self) -> _WakeEnd:
         if self._wdt_deadline is not None:

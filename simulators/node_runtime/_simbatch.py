@@ -67,8 +67,10 @@ _kept = []
 _stirred = False          # a kept request may have scheduled events (a UART write)
 _uarts = set()            # UARTs set up in this wake (their init and writes cannot fail)
 _links = ()               # the board's UARTs
-_rxb = {}                 # UART -> its receive buffer at the last reply
-_rxp = {}                 # UART -> how much of it the node has read since
+_rxb = {}                 # UART -> its receive buffer (bytes arrived so far)
+_rxp = {}                 # UART -> how much of it the node has read
+_arr = ()                 # [instant, UART, bytes] of deliveries due before the horizon
+_ai = 0                   # how many of them have arrived
 _cause = None
 _wake = None
 _scratch = None           # RP2040: address -> value
@@ -127,25 +129,66 @@ def _take(u, n):
     return data
 
 
-def _read(req, t):
-    """(True, answer) for a uart_read the buffer can answer, else (False, None). See
-    SimNode._uart: a read waits up to its timeout for what it needs, then takes what
-    there is; a line read takes up to a newline, and waits when there is none."""
+def _advance(t):
+    """The deliveries due by t arrive (as the simulator's clock runs them)."""
+    global _ai
+    while _ai < len(_arr) and _arr[_ai][0] <= t:
+        u = _arr[_ai][1]
+        _rxb[u] = _rxb[u][_rxp[u]:] + _arr[_ai][2]
+        _rxp[u] = 0
+        _ai += 1
+
+
+def _wait(t, us):
     global _slept
-    u, n, wait = req[1], req[2], req[3] * 1000
+    _advance(t + us)
+    _slept += us
+
+
+def _read(req, t):
+    """(True, answer) for a uart_read this side can answer, else (False, None).
+
+    As SimNode._uart does it: a read waits up to its timeout until what it needs is
+    there (the clock stops at the delivery that brings it), then takes what there is;
+    a line read takes up to a newline, and without one waits again for more. Worked
+    out on the bytes of this UART (those waiting, then its deliveries) before anything
+    changes here: a wait that would reach the horizon leaves it to the simulator."""
+    u, n, wait, line = req[1], req[2], req[3] * 1000, req[5]
     if u not in _rxb:
         return False, None
-    have = len(_rxb[u]) - _rxp[u]
-    if req[5]:
-        nl = _rxb[u].find(b"\n", _rxp[u])
+    have = _rxb[u][_rxp[u]:]
+    later = [a for a in _arr[_ai:] if a[1] == u]
+    k = 0                       # of `later`, arrived by tt
+    tt = t
+    took = 0
+    while True:
+        need = 1 if line or n <= 0 else n - took
+        ready = len(have) - took >= need
+        if not ready:
+            # wait up to the timeout for the delivery that makes it ready
+            if _stirred or tt + wait >= _horizon:
+                return False, None
+            deadline = tt + wait
+            while not ready and k < len(later) and later[k][0] <= deadline:
+                tt = later[k][0]
+                while k < len(later) and later[k][0] == tt:
+                    have += later[k][2]
+                    k += 1
+                ready = len(have) - took >= need
+            if not ready:
+                tt = deadline
+                if len(have) == took:
+                    break
+        if not line:
+            took = len(have) if n <= 0 else min(n, len(have))
+            break
+        nl = have.find(b"\n", took)
+        took = nl + 1 if nl >= 0 else len(have)
         if nl >= 0:
-            return True, _take(u, nl + 1 - _rxp[u])
-    elif have >= (n if n > 0 else 1):
-        return True, _take(u, n if n > 0 else have)
-    if _stirred or t + wait >= _horizon:
-        return False, None
-    data = _take(u, have if req[5] or n <= 0 else min(n, have)) if have else None
-    _slept += wait
+            break
+    data = hexlify(have[:took]).decode() if took else None
+    _wait(t, tt - t)
+    _rxp[u] += took
     return True, data
 
 
@@ -189,9 +232,11 @@ def _local(req):
     if op == "rtc" and _epoch is not None:
         # The simulator's float expression, so the microseconds agree exactly.
         return True, int(((_epoch + t / 1e6) - _RTC_EPOCH) * 1e6)
-    if op in ("uart_write", "uart_init") and req[1] in _uarts:
-        _stirred = True
-        return True, len(req[2]) // 2 if op == "uart_write" else None
+    if op == "uart_init" and req[1] in _uarts:
+        return True, None
+    if op == "uart_write" and req[1] in _uarts:
+        _stirred = True         # the device gets the bytes: it may answer
+        return True, len(req[2]) // 2
     if _scratch is not None and op in ("mem32_get", "mem32_set") and req[1] in _scratch:
         if op == "mem32_get":
             return True, _scratch[req[1]]
@@ -214,7 +259,7 @@ def _local(req):
         return _read(req, t)
     elif op in _WAITS:
         if not _stirred and t + req[1] < _horizon:
-            _slept += req[1]
+            _wait(t, req[1])
             return True, None
     elif op in ("flash_prog", "flash_erase"):
         if not _flash_cut and _flash(req):
@@ -235,7 +280,7 @@ def _cost(req):
 def _answer(req):
     """(True, answer) when this side answers `req`; the entry that tells the simulator
     about it is in _kept first, so that a MemoryError cannot lose it."""
-    global _kept_bytes
+    global _kept_bytes, _horizon
     cost = _cost(req) if _check or req[0] not in _PURE else 0
     if _kept and _kept_bytes + cost > _KEEP_BYTES:
         return False, None
@@ -250,6 +295,7 @@ def _answer(req):
         known, value = _local(req)
     except BaseException:
         known = False
+        _horizon = -1           # what is known here may be half changed: ask from now on
         raise
     finally:
         if not known and (entry is not None or req[0] not in _PURE):
@@ -261,20 +307,24 @@ def _answer(req):
 
 
 def _reply():
-    """The simulator's answer: [value, now, horizon, receive buffers]; its end of the
-    wake raises WakeOver."""
+    """The simulator's answer: [value, now, horizon] (SimNode._batched), then what
+    waits in the receive buffers and the deliveries to them due before the horizon;
+    its end of the wake raises WakeOver."""
     global _horizon
     _horizon = -1               # nothing is known until the reply is read
     data = _receive()
     if data[0] == 123:          # "{": the end of the wake
         _ended()
     reply = json.loads(data)
-    buffers = [(u, unhexlify(hx)) for u, hx in reply[3]] if len(reply) > 3 else ()
-    return reply, buffers
+    buffers, arrivals = (), ()
+    if len(reply) > 3:
+        buffers = [(u, unhexlify(hx)) for u, hx in reply[3]]
+        arrivals = [(at, u, unhexlify(hx)) for at, u, hx in reply[4]]
+    return reply, buffers, arrivals
 
 
 def call(*req):
-    global _now, _horizon, _slept, _stirred, _epoch, _cause, _wake, _scratch, _links
+    global _now, _horizon, _slept, _stirred, _epoch, _cause, _wake, _scratch, _links, _arr, _ai
     global _rtc_memory, _acks, _flash_cut
     if _over:
         raise WakeOver()
@@ -284,8 +334,9 @@ def call(*req):
             return value
     op = req[0]
     _send(req)
-    reply, buffers = _reply()
+    reply, buffers, _arr = _reply()
     value, _now, h = reply[0], reply[1], reply[2]
+    _ai = 0
     _slept = 0
     _stirred = False
     for u in _links:
