@@ -62,15 +62,20 @@ class WireMismatch(AssertionError):
 _UNTOLD = object()
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+_DECODE = json.JSONDecoder().decode
+
+
 def frame(reply) -> bytes:
     """A reply on the wire: eight ASCII digits of length, then the JSON (_simlink.py)."""
-    data = json.dumps(reply, separators=(",", ":")).encode()
+    data = _ENCODE(reply).encode()
     return b"%08d" % len(data) + data
 
 
 class _WakeEnd(Exception):
     def __init__(self, how: str, sleep_ms: int | None = None):
         self.how, self.sleep_ms = how, sleep_ms
+        self.console: str | None = None     # the wake's console, when not in wake.log
 
 
 @dataclass
@@ -118,7 +123,8 @@ class SimNode:
         self.observer = None
         # Fleet runs (simulators/fleet): `runner` runs the wake instead of a new
         # `micropython` process (runner.run_wake(node, env, console_path) -> _WakeEnd,
-        # serving the node with node._serve); `batched` speaks the batched wire
+        # serving the node with node._serve; the console in `console_path`, or as the
+        # _WakeEnd's `console`); `batched` speaks the batched wire
         # (node_runtime/_simbatch.py); `rom` is the board's ROMFS at /rom: an image
         # mapped outside the heap (simulators/romfs.py), or a folder of the compiled
         # firmware mounted read-only.
@@ -263,8 +269,9 @@ class SimNode:
         return self._finish_wake(index, start, end, marks)
 
     def _finish_wake(self, index: int, start: int, end: _WakeEnd, marks: dict) -> WakeResult:
-        console_path = self.workdir / "wake.log"
-        console_text = console_path.read_text(errors="replace")
+        console_text = end.console
+        if console_text is None:
+            console_text = (self.workdir / "wake.log").read_text(errors="replace")
         with open(self.workdir / "console.log", "a") as log:   # the whole serial console
             log.write(console_text)
         if end.how == "deepsleep":
@@ -293,7 +300,7 @@ class SimNode:
                 raise NodeStopped(f"{self.name}: the interpreter exited (code {proc.returncode}) "
                                   f"without sleeping; console:\n"
                                   f"{(self.workdir / 'wake.log').read_text(errors='replace')[-2000:]}")
-            req = json.loads(line)
+            req = _DECODE(line.decode())
             # The batched wire sends kept requests in front of the one it needs answered.
             for req in (req if req and isinstance(req[0], list) else (req,)):
                 told = req[1] if req[0] == "=" else _UNTOLD

@@ -34,6 +34,40 @@ DAY = 86400.0
 LOCAL_UTC_OFFSET_S = 2 * 3600      # the simulated city keeps CEST (UTC+2), clock.py
 DAY_SHARE = {0: 1.0, 1: 0.9, 2: 1.0, 3: 1.0, 4: 1.2, 5: 1.6, 6: 0.05}   # Mon..Sun
 IMPACT_FREQ_HZ = 23.0            # wall ringing as sampled (aliased) at 100 Hz
+TWOPI = 2.0 * math.pi            # as random.py has it
+
+
+def _normals(rng: random.Random, n: int) -> list[float]:
+    """The standard normal draws of n calls of `rng.gauss()`, made as it makes them
+    (Box-Muller in pairs, the second kept in `gauss_next`): the same numbers, and the
+    generator left as those calls would leave it."""
+    out = []
+    nxt = rng.gauss_next
+    rnd = rng.random
+    while len(out) < n:
+        if nxt is not None:
+            out.append(nxt)
+            nxt = None
+            continue
+        x2pi = rnd() * TWOPI
+        g2rad = math.sqrt(-2.0 * math.log(1.0 - rnd()))
+        out.append(math.cos(x2pi) * g2rad)
+        nxt = math.sin(x2pi) * g2rad
+    rng.gauss_next = nxt
+    return out
+
+
+def _normals_checked() -> bool:
+    """Whether `_normals` makes what this Python's `random.Random.gauss` makes."""
+    a, b = random.Random(7), random.Random(7)
+    a.gauss(0, 1)
+    b.gauss(0, 1)
+    return _normals(a, 5) == [b.gauss(0, 1) for _ in range(5)] and a.getstate() == b.getstate()
+
+
+if not _normals_checked():      # another Python's gauss: draw through it
+    def _normals(rng: random.Random, n: int) -> list[float]:  # noqa: F811
+        return [rng.gauss(0, 1) for _ in range(n)]
 
 
 class Event:
@@ -281,19 +315,21 @@ class Container:
         if not ts:
             return []
         self._ensure(max(ts))
-        starts, impacts, noise, gauss = self._starts, self.impacts, self.noise_g, rng.gauss
+        emptying = [self._emptying_at(t) for t in ts]
+        z = _normals(rng, sum(6 if e is not None else 3 for e in emptying))
+        starts, impacts, noise = self._starts, self.impacts, self.noise_g
         rest = None
         out = []
-        for t in ts:
-            e = self._emptying_at(t)
+        j = 0
+        for t, e in zip(ts, emptying):
             if e is not None:
                 gx, gy, gz = self.gravity(t)
             else:
                 if rest is None:
                     rest = self.gravity(t)
                 gx, gy, gz = rest
-            # dynamic(t, rng), inline
-            x = y = z = 0.0
+            # dynamic(t, rng), inline; rng.gauss(0, s) is 0.0 + z * s
+            x = y = z_ = 0.0
             k = bisect.bisect_right(starts, t) - 1
             while k >= 0 and t - starts[k] < 0.5:
                 ev = impacts[k]
@@ -302,7 +338,7 @@ class Container:
                     v = ev.amp * math.exp(-dt / ev.tau) * math.cos(2 * math.pi * IMPACT_FREQ_HZ * dt + ev.phase)
                     x += v * ev.axis[0]
                     y += v * ev.axis[1]
-                    z += v * ev.axis[2]
+                    z_ += v * ev.axis[2]
                 k -= 1
             if e is not None:
                 lift_end = e.t0 + e.lift_s
@@ -310,10 +346,13 @@ class Container:
                     a = e.amp
                 else:
                     a = 0.25
-                x += gauss(0, a * 0.6)
-                y += gauss(0, a * 0.4)
-                z += gauss(0, a * 0.4)
-            out.append((gx + (x + gauss(0, noise)), gy + (y + gauss(0, noise)), gz + (z + gauss(0, noise))))
+                x += 0.0 + z[j] * (a * 0.6)
+                y += 0.0 + z[j + 1] * (a * 0.4)
+                z_ += 0.0 + z[j + 2] * (a * 0.4)
+                j += 3
+            out.append((gx + (x + (0.0 + z[j] * noise)), gy + (y + (0.0 + z[j + 1] * noise)),
+                        gz + (z_ + (0.0 + z[j + 2] * noise))))
+            j += 3
         return out
 
     def first_shake_above(self, t0: float, t1: float, threshold_g: float, min_s: float = 0.0) -> float | None:

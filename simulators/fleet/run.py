@@ -26,7 +26,7 @@ import os
 import queue
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -199,7 +199,7 @@ def run_node(node_plan: NodePlan, spec: FleetSpec, vm: WarmInterpreter, rom: Pat
 
     try:
         for up in sim.run(on_wake=on_wake):
-            d = asdict(up)
+            d = dict(up.__dict__)     # Uplink's fields (asdict would deep-copy them)
             d["t_us"] = int(round(up.t * 1e6))
             res.uplinks.append(d)
     except NodeStopped as e:

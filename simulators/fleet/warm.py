@@ -176,7 +176,8 @@ class WarmInterpreter:
 
     # --- one wake (called by SimNode.wake) -----------------------------------------------
     def run_wake(self, node, env: dict, console_path: Path):
-        """Run one wake of `node` here; its console goes to `console_path`."""
+        """Run one wake of `node` here; its console comes back as the end's `console`
+        (`console_path` gets the console of a wake that stopped the node)."""
         from simulators.node import NodeStopped
         if not node.batched:
             raise ValueError("a warm interpreter speaks the batched wire: set node.batched")
@@ -197,7 +198,7 @@ class WarmInterpreter:
         except BaseException:
             self._stop()
             raise
-        console_path.write_text(self._console_text())
+        end.console = self._console_text()
         self._end(end.how)
         return end
 
