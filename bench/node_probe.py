@@ -10,15 +10,29 @@
 # - at deep sleep (or the REPL) the interpreter exits after sending the request instead
 #   of waiting to be killed, so that valgrind writes its profile.
 import gc
-import os
 import sys
+import uos
+import vfs
+
+if uos.getenv("SIM_RUNTIME_MAP"):
+    # The board's runtime from its ROM image, as sim_boot.py mounts it (before the wire
+    # is imported here).
+    import uctypes
+    _addr, _len = uos.getenv("SIM_RUNTIME_MAP").split(":")
+    vfs.mount(vfs.VfsRom(uctypes.bytearray_at(int(_addr), int(_len))), "/_board")
+    sys.path.insert(0, "/_board")
+    del uctypes, _addr, _len
+import os
 
 import micropython
 import _simlink
 
-_boot = os.getenv("BENCH_SIM_BOOT")
-with open(_boot) as _f:            # read now: sim_boot.py unmounts the host filesystem
-    _source = _f.read()
+_source = None
+if "/_board" not in sys.path:
+    # Read now: sim_boot.py unmounts the host filesystem. (From a runtime image it is
+    # imported instead: no source on the heap, nothing to compile.)
+    with open(os.getenv("BENCH_SIM_BOOT")) as _f:
+        _source = _f.read()
 _sample = os.getenv("BENCH_HEAP") == "1"
 _peak = 0
 _call = _simlink.call
@@ -61,4 +75,7 @@ machine.lightsleep = _lightsleep
 if _sample:
     _measure()
     print("[bench] heap base=%d" % _peak)
-exec(_source, {"__name__": "__main__"})
+if _source is None:
+    import sim_boot  # noqa: E402,F401  (the boot runs as it is imported)
+else:
+    exec(_source, {"__name__": "__main__"})

