@@ -7,8 +7,14 @@ reading with the longest body (tests prove it fits EU868 DR0).
 """
 
 
+import gc
+import sys
+
+
 def load(name):
     try:
+        if "kinds." + name not in sys.modules:
+            gc.collect()
         return __import__("kinds." + name, None, None, ["SCHEMA"])
     except ImportError:
         raise ValueError("unknown node kind %r" % name)

@@ -52,7 +52,7 @@ _WINDOW_MS = const(300000)    # the 5-minute intensity window
 _EARLY_MS = const(2000)       # a wake this close before a grid instant counts as on it
 _STUCK_CHECK_MS = const(250)  # a tip closes the reed for well under this
 _STATE = "state/climate.json"
-_COUNTER_WRAP = 1000000
+_COUNTER_WRAP = const(1000000)
 
 _plan = None                  # what plan() decided for this wake, for measure()
 

@@ -78,5 +78,7 @@ def open_modem(board):
         module, cls, baud = _DIALECTS[spec["type"]]
     except KeyError:
         raise ValueError("no driver for modem %r" % spec["type"])
+    import gc
+    gc.collect()
     mod = __import__(module, None, None, (cls,))
     return getattr(mod, cls)(board.uart(spec["uart"], spec.get("baudrate", baud)))

@@ -11,11 +11,12 @@ Wio-E5 and RN2483 dialects share this core. Noise is tolerated: bytes outside pr
 are dropped from a line, empty lines are skipped, lines that are neither status nor event are
 handed to the caller (or counted as strays when nobody asked).
 """
+from micropython import const
 import time
 
 from node import watchdog
 
-_MAX_LINE = 1100      # longest line kept (a 242-byte downlink in hex is ~520 characters)
+_MAX_LINE = const(1100)      # longest line kept (a 242-byte downlink in hex is ~520 characters)
 
 
 def _starts(line, prefixes):

@@ -8,9 +8,11 @@ symbol lasts more than 16 ms (SF11 and SF12 at 125 kHz), as LoRaWAN requires. A 
 uplink's PHYPayload is the application payload plus 13 bytes (MHDR, FHDR without FOpts,
 FPort, MIC).
 """
+
+from micropython import const
 # EU868 DR0..DR6: (spreading factor, bandwidth in kHz), RP002-1.0.3 table 2.4.3.
 _DATA_RATES = ((12, 125), (11, 125), (10, 125), (9, 125), (8, 125), (7, 125), (7, 250))
-_OVERHEAD = 13
+_OVERHEAD = const(13)
 
 
 def toa_us(phy_len, dr):

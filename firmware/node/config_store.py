@@ -9,14 +9,15 @@ write torn by a power cut leaves the previous configuration whole; `load` takes 
 valid copy with the highest generation. host_tools/config_image.py writes the same
 format at provisioning.
 """
+from micropython import const
 import json
 import struct
 from binascii import crc32
 
 FILES = ("config.a", "config.b")
 _MAGIC = b"CF1"
-_HEAD = 9          # magic 3 + generation 4 + length 2
-_MAX_JSON = 4096
+_HEAD = const(9)          # magic 3 + generation 4 + length 2
+_MAX_JSON = const(4096)
 
 
 def pack(cfg, generation):

@@ -14,6 +14,7 @@ Where the board keeps RTC memory through deep sleep (ESP32), the next value live
 there between wakes and the flash is written once per `reserve` values; elsewhere
 (RP2040) the limit is written on every wake.
 """
+from micropython import const
 import struct
 from binascii import crc32
 
@@ -23,8 +24,8 @@ from node.flashfs import ensure_dir
 
 _DIR = "state"
 _MAGIC = b"FC"
-_RTC_RECORD = 12   # tag(4) value(4) crc32(4) per counter in RTC memory
-_MAX = 0xFFFFFFFF
+_RTC_RECORD = const(12)   # tag(4) value(4) crc32(4) per counter in RTC memory
+_MAX = const(0xFFFFFFFF)
 
 
 class CounterError(Exception):

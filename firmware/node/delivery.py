@@ -18,6 +18,7 @@ What leaves the ring, and when (docs/architecture.md, "Draining the queue"):
   most; a longer one ends the wake with the rest queued.
 - A frame goes only while the day's airtime budget (TTN's 30 s) has room for it.
 """
+from micropython import const
 import time
 
 import machine
@@ -38,18 +39,18 @@ try:
 except ImportError:
     _lightsleep = machine.lightsleep
 
-_HEADER_MAX = 5   # version byte + up to 4 counter bytes (docs/payload.md)
-_TAG = 8
+_HEADER_MAX = const(5)   # version byte + up to 4 counter bytes (docs/payload.md)
+_TAG = const(8)
 # A duty-cycle wait this short is slept through (light sleep, modem idle) rather than
 # leaving the reading for the next slot; a longer one ends the wake.
-_DUTY_WAIT_MAX_MS = 30000
-_DUTY_WAITS_PER_WAKE = 4
+_DUTY_WAIT_MAX_MS = const(30000)
+_DUTY_WAITS_PER_WAKE = const(4)
 # Join requests per wake, when the back-off allows them that close together.
-_JOIN_TRIES_PER_WAKE = 3
+_JOIN_TRIES_PER_WAKE = const(3)
 # Readings sent unconfirmed before a frame asks for an ACK: at one reading a frame
 # every 15 minutes, six ACKs a day, inside TTN's ten downlinks.
-_CONFIRM_AFTER = 16
-_BATCH_MAX = 23   # items in one frame: the CBOR array head stays one byte
+_CONFIRM_AFTER = const(16)
+_BATCH_MAX = const(23)   # items in one frame: the CBOR array head stays one byte
 
 
 def _array(bodies):

@@ -18,6 +18,7 @@ state file is written aside and renamed, so it is old or new, never torn). A cut
 between the two leaves the new configuration with the old counter: the same frame
 heard again would only write the same values once more.
 """
+from micropython import const
 import json
 import os
 
@@ -33,7 +34,7 @@ BAD_FRAME = 1           # bad tag, truncated, unknown version: forged or corrupt
 REPLAY = 2              # counter not above the last accepted
 INVALID = 3             # a key or value the node refuses; keys: the offending one
 UNKNOWN = 4             # not a command this firmware knows
-_KEEP = 4               # confirmations kept until reported; beyond, the oldest goes
+_KEEP = const(4)               # confirmations kept until reported; beyond, the oldest goes
 
 
 def _load():

@@ -12,13 +12,14 @@ configuration downlink), and so that a backlog is drained only while the airtime
 lasts. The budgets are settings (`airtime_s_per_day`, `downlinks_per_day`): a private network
 may allow more.
 """
+from micropython import const
 import struct
 
 from node.flashfs import ensure_dir
 
 _FILE = "state/fairuse"
-_DAY = 86400
-_RESERVED_DOWNLINKS = 2
+_DAY = const(86400)
+_RESERVED_DOWNLINKS = const(2)
 
 
 class FairUse:

@@ -16,6 +16,7 @@ The modem may apply its own back-off, but it forgets it at every reset and power
 node keeps the series on the flash so that neither a reset loop nor a power cut can make it
 hammer the network. A join accept ends the series.
 """
+from micropython import const
 import os
 import struct
 
@@ -24,11 +25,11 @@ from node.flashfs import ensure_dir
 
 _FILE = "state/join"
 _TMP = "state/join.new"
-_JOIN_REQUEST_LEN = 23    # MHDR, JoinEUI, DevEUI, DevNonce, MIC
-_HOUR = 3600
+_JOIN_REQUEST_LEN = const(23)    # MHDR, JoinEUI, DevEUI, DevNonce, MIC
+_HOUR = const(3600)
 _STEPS = ((_HOUR, 100), (11 * _HOUR, 1000))
-_LATE_FACTOR = 10000
-_JITTER = 5   # up to 1/5 of the off-time added at random
+_LATE_FACTOR = const(10000)
+_JITTER = const(5)   # up to 1/5 of the off-time added at random
 
 
 def toa_ms(dr):

@@ -13,6 +13,7 @@ a frame carrying it is reported sent (a record sent again keeps its seq, as a re
 does), and is never subject to the queue's give-way rule: it is built from the state
 at each attempt, so ranges dropped meanwhile ride along. docs/kinds/node.md.
 """
+from micropython import const
 import json
 
 from node import downlink, resets
@@ -24,7 +25,7 @@ _FILE = "state/noderec"
 # Fixed order on the wire (docs/kinds/node.md, node/resets.py NAMES); new names only
 # ever go at the end.
 RESET_NAMES = ("pwron", "hard", "wdt", "soft", "brownout", "other")
-_DAY_MS = 86400000
+_DAY_MS = const(86400000)
 
 
 def reset_counts():

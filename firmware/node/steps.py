@@ -29,6 +29,7 @@ Layout: b"WD", flags (bit 0 the last run went to deep sleep as planned, bits 4..
 watchdog resets in a row), the running step's code, then 4 entries of (step code,
 strikes, wakes still to skip). A step's code is a hash of its name (1..251).
 """
+from micropython import const
 import struct
 
 import machine
@@ -38,13 +39,13 @@ from node.board import Board
 from node.log import log
 
 _MAGIC = b"WD"
-_SIZE = 16
-_ENTRIES = 4
-_SLEPT = 0x01
-_SKIP_MAX = 96              # a day at the default 15-minute interval
-_MEASURE_AFTER = 3          # watchdog resets in a row before the measurement is skipped
-_MODEM_AFTER = 4            # ... and before the modem is skipped too
-_RTC_AT = 64
+_SIZE = const(16)
+_ENTRIES = const(4)
+_SLEPT = const(0x01)
+_SKIP_MAX = const(96)              # a day at the default 15-minute interval
+_MEASURE_AFTER = const(3)          # watchdog resets in a row before the measurement is skipped
+_MODEM_AFTER = const(4)            # ... and before the modem is skipped too
+_RTC_AT = const(64)
 _SCRATCH = (0x4005800C, 0x40058010, 0x40058014, 0x40058018)
 MEASURE = "measure"
 MODEM = "modem"

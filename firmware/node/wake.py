@@ -8,8 +8,11 @@ Every step that can fail is contained: a failed part is flagged in the reading, 
 modem that cannot send leaves the frames queued for the next wake, and a node that is
 not provisioned says so on the console and sleeps.
 """
+import gc
 import sys
 import time
+
+from micropython import const
 
 import machine
 
@@ -23,9 +26,9 @@ from node.record import NodeRecord
 from node.resets import count_reset
 from node.settings import Settings, SettingsError
 
-_UNPROVISIONED_SLEEP_MS = 3600 * 1000
-_MIN_SLEEP_MS = 1000
-_ERROR_SLEEP_MS = 900 * 1000
+_UNPROVISIONED_SLEEP_MS = const(3600 * 1000)
+_MIN_SLEEP_MS = const(1000)
+_ERROR_SLEEP_MS = const(900 * 1000)
 
 
 def _measure(board, settings):
@@ -51,6 +54,10 @@ def _plan(board, settings):
 
 def wake():
     """Run the wake; returns the milliseconds to sleep."""
+    # The imports left their garbage between the modules: collect it now, so that what
+    # lives through the wake (board, settings, queue) fills those holes instead of
+    # landing above the garbage and splitting the free heap when it goes.
+    gc.collect()
     started = time.ticks_ms()
     cause = machine.reset_cause()
     log("wake reset_cause=%d", cause)

@@ -26,6 +26,7 @@ The ports differ (docs/watchdog.md has the sources):
   gone in deep sleep, which powers the digital core down.
 machine.WDT has no way to stop a started watchdog (docs/library/machine.WDT.rst).
 """
+from micropython import const
 import time
 
 import machine
@@ -37,13 +38,13 @@ _TIMEOUT_MS = {"rp2040": 8000, "esp32": 8000}
 _MAX_MS = {"rp2040": 8388}
 # Declared waits a wake may have fed: 3 joins' RX windows (20 s each), 4 duty-cycle waits
 # (30 s each), SDI-12 measurements, with room to spare.
-_WAITS_MS = 600000
+_WAITS_MS = const(600000)
 # MCUs whose watchdog keeps counting while the CPU sleeps (light and deep sleep), and
 # where their watchdog's control register is (RP2040 datasheet, WATCHDOG CTRL: bit 30
 # ENABLE; "when not enabled the watchdog timer is paused").
 _COUNTS_ASLEEP = ("rp2040",)
-_CTRL = 0x40058000
-_ENABLE = 0x40000000
+_CTRL = const(0x40058000)
+_ENABLE = const(0x40000000)
 
 _wdt = None
 _slice_ms = 0
