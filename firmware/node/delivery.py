@@ -26,7 +26,6 @@ import machine
 import modems
 from node import airtime
 from node.fair_use import FairUse
-from node.join_backoff import JoinBackoff
 from node.link import LinkState
 from node.log import log
 from node.queue import TornReading
@@ -106,6 +105,7 @@ class Sender:
 
     def _join(self, modem):
         """Join within the LoRaWAN back-off (node/join_backoff.py); True when joined."""
+        from node.join_backoff import JoinBackoff   # only a wake that joins needs it
         backoff = JoinBackoff()
         dr = modem.data_rate()
         waits = 0
