@@ -199,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         results["heap_floor_k"] = {"runtime_as_shipped": heap.floor_k(b, mode=None)}
         with precompiled():
             results["heap_floor_k"]["runtime_compiled"] = heap.floor_k(b)
+        results["heap_floor_k"]["runtime_in_rom"] = heap.floor_k(b, rom=True)
     if "fleet" not in skip:
         log(f"fleet: {fleet.NODES} nodes x {fleet.HOURS} h")
         guarded(results, "fleet", fleet.measure)

@@ -12,7 +12,9 @@
   the sizes whose week failed are reported.
 - The floor: the smallest heap at which the simulator's own runtime boots a node whose
   main.py only deep-sleeps (machine.py, time.py, the JSON wire and the Python flash
-  driver live on the heap here; a board has them in C).
+  driver live on the heap here; a board has them in C). Every node the bench runs holds
+  its firmware in a ROMFS image and takes the runtime from a second one
+  (simulators/romfs.py): their code is off the heap, their objects are not.
 
 The unix port is a 64-bit build: pointers and object headers are 8 bytes, so a heap
 figure here is larger than the same firmware needs on a 32-bit RP2040 or ESP32.
@@ -24,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from bench.runs import simulate
+from host_tools import firmware_build
 
 HEAP_LINE = re.compile(r"\[bench\] heap peak=(\d+) free=(\d+) total_alloc=(\d+)")
 BASE_LINE = re.compile(r"\[bench\] heap base=(\d+)")
@@ -99,9 +102,12 @@ def smallest(kind: str, search_hours: float = 24, week_hours: float = 168,
     return {"error": f"no heap up to {hi_k - step // 2}K carried {week_hours:g} h", "trials": trials}
 
 
-def floor_k(board: dict, lo_k: int = 4, hi_k: int = 128, mode: str | None = "plain") -> int | None:
+def floor_k(board: dict, lo_k: int = 4, hi_k: int = 128, mode: str | None = "plain",
+            rom: bool = False) -> int | None:
     """Smallest heap (K) at which the simulator's runtime boots a node whose main.py only
-    deep-sleeps (`mode` None: the runtime as the simulator ships it, no bench launcher)."""
+    deep-sleeps (`mode` None: the runtime as the simulator ships it, no bench launcher;
+    `rom`: the board holds the firmware in ROMFS, so the runtime comes from its image too,
+    as in every node the bench runs)."""
 
     from bench.runs import LAUNCH
     from simulators.clock import Clock
@@ -115,6 +121,8 @@ def floor_k(board: dict, lo_k: int = 4, hi_k: int = 128, mode: str | None = "pla
             if mode:
                 node.launcher = [str(LAUNCH), mode, tmp]
             node.flash.erase_all()
+            if rom:
+                node.rom = firmware_build.romfs_file()
             node.install({"main.py": b"import machine\nmachine.deepsleep(1000)\n"})
             try:
                 return node.wake().ended == "deepsleep"

@@ -214,14 +214,17 @@ def render(res: dict) -> str:
     L.append("")
 
     L += ["## Heap", "",
-          "Peak per wake: gc.collect() and gc.mem_alloc() before every machine call (bench/node_probe.py), "
-          "with the simulator's runtime compiled to .mpy (a board has machine/time built in). Smallest heap: "
+          "Peak per wake: gc.collect() and gc.mem_alloc() before every machine call (bench/node_probe.py). "
+          "The node holds its firmware as a board must (docs/flashing.md): in a ROMFS image mapped outside "
+          "the heap, imported in place; the simulator's runtime (a board has machine/time built in) comes "
+          "from a second image (simulators/romfs.py). Smallest heap: "
           "binary search over simulated days, then 7 days at the size found. The unix port is 64-bit: "
           "objects take more room than on a 32-bit MCU.", ""]
     fl = res.get("heap_floor_k") or {}
     if fl:
         L += [f"Floor of the simulator itself (a main.py that only deep-sleeps): {_n(fl.get('runtime_as_shipped'))}K "
-              f"as shipped, {_n(fl.get('runtime_compiled'))}K with the runtime compiled.", ""]
+              f"as shipped, {_n(fl.get('runtime_compiled'))}K with the runtime compiled, "
+              f"{_n(fl.get('runtime_in_rom'))}K with the runtime in its ROM image (as the bench's nodes run).", ""]
     rows = []
     for kind, k in kinds.items():
         h = k.get("heap_per_wake") or {}

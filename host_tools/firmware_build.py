@@ -116,3 +116,27 @@ def romfs_file(files: dict[str, bytes] | None = None) -> Path:
         tmp.write_bytes(image)
         tmp.replace(path)
     return path
+
+
+def main(argv=None) -> int:
+    """python -m host_tools.firmware_build --romfs OUT: write the firmware's ROMFS image
+    (for `mpremote romfs deploy OUT`, docs/flashing.md)."""
+    import argparse
+    ap = argparse.ArgumentParser(prog="python -m host_tools.firmware_build",
+                                 description="Write the firmware's ROMFS image (every module, "
+                                             "compiled); main.py stays on the board's filesystem.")
+    ap.add_argument("--romfs", required=True, metavar="OUT", help="where the image goes")
+    args = ap.parse_args(argv)
+    try:
+        rom, _ = split(build())
+    except BuildError as e:
+        print(f"error: {e}; nothing written")
+        return 2
+    image = romfs(rom)
+    Path(args.romfs).write_bytes(image)
+    print(f"wrote {args.romfs}: {len(image)} bytes, {len(rom)} modules")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
