@@ -266,6 +266,8 @@ def _rmtree(path, keep=()):
             gone.append(p)
     if not keep:
         os.rmdir(path)
+        from node import flashfs
+        flashfs.forget(path)
     return gone
 
 
