@@ -11,7 +11,6 @@ import pytest
 
 from host_tools import firmware_build
 from simulators import romfs
-from simulators.scenario import Simulation
 
 # Modules of a climate wake that the test imports (and their imports).
 WAKE = ["node.wake", "kinds.climate", "modems.rak3172"]
@@ -101,17 +100,3 @@ def test_the_launcher_without_an_image_runs_micropython_as_it_is(tmp_path):
     r = subprocess.run([romfs.launcher(), "-c", "import os; print(os.getenv('SIM_ROM_MAP'))"],
                        capture_output=True, text=True, env=env, timeout=30)
     assert r.returncode == 0 and r.stdout.strip() == "None", r.stdout + r.stderr
-
-
-def test_a_climate_node_runs_a_day_in_a_100k_heap(tmp_path):
-    # A board without PSRAM gives MicroPython about 100-110 KB; this heap is 64-bit
-    # (objects larger than on the board) and also holds the simulator's own runtime.
-    sim = Simulation(kind="climate", hours=24, seed=7, out_dir=tmp_path)
-    sim.node.heapsize = "100K"
-    wakes = []
-    uplinks = list(sim.run(on_wake=wakes.append))
-    assert romfs.is_image(sim.node.rom)
-    failed = [w.console for w in wakes if "MemoryError" in w.console or w.ended != "deepsleep"]
-    assert not failed, failed[0][-2000:]
-    readings = sum(len(w.readings) for w in wakes)
-    assert readings >= 96 and len(uplinks) >= readings - 1

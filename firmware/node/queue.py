@@ -38,7 +38,6 @@ _DIR = "q"
 _HEADS = ("q/h0", "q/h1")
 _MAGIC = b"QH"
 _SEG_BYTES = const(192)      # inline in littlefs metadata: one 256-byte program per append
-_REC_OVERHEAD = const(9)     # len 1 + seq 4 + crc 4
 # The largest application payload of any EU868 data rate (242) less the envelope around
 # the body (header up to 5, tag 8): a longer body can never be sent.
 BODY_MAX = const(229)
@@ -76,26 +75,39 @@ def _unpack_head(data):
     return gen, head, sent, nxt, ranges
 
 
-def _parse(data):
-    """[(seq, body)] of the whole records at the start of a segment, and whether the
-    segment goes on past them (a record that is cut short or fails its CRC)."""
-    recs = []
+def _u32(b, at):
+    return (b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]
+
+
+def _walk(data, bodies):
+    """The whole records at the start of a segment: ([(seq, body)] if `bodies` else
+    [seq], their bytes, whether the segment goes on past them (a record that is cut
+    short or fails its CRC)."""
+    out = []
+    mv = memoryview(data)       # the CRC reads the record in place, not a copy of it
     pos = 0
     prev = -1
     while pos < len(data):
         n = data[pos]
         end = pos + 5 + n + 4
         if n == 0 or end > len(data):
-            return recs, True
-        if struct.unpack(">I", data[end - 4:end])[0] != crc32(data[pos:end - 4]):
-            return recs, True
-        seq = struct.unpack(">I", data[pos + 1:pos + 5])[0]
+            return out, pos, True
+        if _u32(data, end - 4) != crc32(mv[pos:end - 4]):
+            return out, pos, True
+        seq = _u32(data, pos + 1)
         if seq <= prev:
-            return recs, True
-        recs.append((seq, data[pos + 5:end - 4]))
+            return out, pos, True
+        out.append((seq, data[pos + 5:end - 4]) if bodies else seq)
         prev = seq
         pos = end
-    return recs, False
+    return out, pos, False
+
+
+def _parse(data):
+    """[(seq, body)] of the whole records at the start of a segment, and whether the
+    segment goes on past them."""
+    recs, _, broken = _walk(data, True)
+    return recs, broken
 
 
 def _read(path):
@@ -153,27 +165,29 @@ class ReadingQueue:
         prev_last = self._head - 1
         handed = self._next          # as the head state last knew it
         for i, name in enumerate(names):
-            recs, broken = _parse(_read(_DIR + "/" + name))
+            # Seqs only, not the bodies: a full ring is ~60 segments, read every wake.
+            data = _read(_DIR + "/" + name)
+            seqs, size, broken = _walk(data, False)
             if broken:
                 # What followed the last whole record is lost, up to the next segment's
                 # first record; in the newest segment, up to the last seq the head state
                 # knew of (the next push reports any beyond).
-                first = max(recs[-1][0] if recs else prev_last, prev_last) + 1
+                first = max(seqs[-1] if seqs else prev_last, prev_last) + 1
                 last = handed - 1
                 if i + 1 < len(names):
-                    nrecs = _parse(_read(_DIR + "/" + names[i + 1]))[0]
-                    last = nrecs[0][0] - 1 if nrecs else -1
+                    nseqs = _walk(_read(_DIR + "/" + names[i + 1]), False)[0]
+                    last = nseqs[0] - 1 if nseqs else -1
                 if first <= last:
                     lost.append((first, last))
-            if recs and recs[-1][0] > prev_last:
-                prev_last = recs[-1][0]
-            live = [seq for seq, _ in recs if seq >= self._head]
+            if seqs and seqs[-1] > prev_last:
+                prev_last = seqs[-1]
+            live = seqs if not seqs or seqs[0] >= self._head else [q for q in seqs if q >= self._head]
             if not live:
                 self._remove(name)
                 continue
             if broken:
-                self._rewrite(name, recs)
-            self._segs.append([name, live, self._size(recs), broken])
+                self._rewrite(name, _parse(data)[0])
+            self._segs.append([name, live, size, broken])
             if live[-1] + 1 > self._next:
                 self._next = live[-1] + 1
         if lost:
@@ -181,9 +195,6 @@ class ReadingQueue:
             for first, last in lost:
                 self._drop(first, last, POWER_CUT)
             self._save_head()
-
-    def _size(self, recs):
-        return sum(len(b) + _REC_OVERHEAD for _, b in recs)
 
     def _rewrite(self, name, recs):
         with open(_DIR + "/" + name, "wb") as f:
@@ -271,7 +282,12 @@ class ReadingQueue:
         return max([int(n, 16) for n in names] + [-1]) + 1
 
     def _give_way(self, n):
-        seqs = self.seqs()[:n]
+        seqs = []               # the oldest n, without a list of the whole ring
+        for seg in self._segs:
+            for q in seg[1]:
+                if len(seqs) == n:
+                    break
+                seqs.append(q)
         first = prev = seqs[0]
         for q in seqs[1:]:
             if q != prev + 1:
