@@ -9,6 +9,10 @@
 # looks for a frozen main.py first). /board.json is not code: copy it to the board
 # (mpremote fs cp boards/<board>.json :board.json) or flash with `nodectl flash`.
 # Every module under firmware/ is listed here; tests/test_nodectl_flash.py checks it.
+#
+# Without a custom build, a MicroPython >= 1.25 with a ROMFS partition runs the same
+# bytecode in place from a ROMFS image (docs/flashing.md): either way the modules must
+# not be imported from the filesystem, which copies them into the heap.
 
 metadata(
     description="LoRaWAN sensor-node firmware for a city's climate, soil, water and glass programmes",
