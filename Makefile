@@ -32,9 +32,10 @@ test: setup
 test-slow: setup
 	$(BIN)/pytest -q -s -m slow
 
-# Every fuzz target with at least 100,000 inputs (a quick version runs in `make test`).
+# Every fuzz target with at least 100,000 inputs (a quick version runs in `make test`);
+# a target stays on one of two workers (docs/fuzzing.md).
 fuzz: setup
-	FUZZ_EXAMPLES=100000 $(BIN)/pytest -q -p no:randomly tests/fuzz
+	FUZZ_EXAMPLES=100000 $(BIN)/pytest -q -n 2 --dist loadfile tests/fuzz
 
 # The benchmarks (docs/benchmarks.md): writes bench/results.json and bench/results.md.
 # Not part of `make test`; about 10-15 minutes on 2 cores.
