@@ -288,6 +288,17 @@ def heard(stream, word):
         n += bytes(b for b in seg if 32 <= b < 127).count(word)
     return n
 
+def modem_error_bug(e, key_hex):
+    # What any driver's ModemError must hold: a shared reason, no negative wait, no key.
+    from modems import BUSY, REFUSED, RESTRICTED
+    if not BUSY <= e.reason <= REFUSED:
+        return "BUG ModemError reason %r" % e.reason
+    if e.reason == RESTRICTED and e.wait_ms < 0:
+        return "BUG negative duty-cycle wait %d ms" % e.wait_ms
+    if key_hex in str(e.detail).upper():
+        return "BUG the AppKey in an error: %r" % e.detail
+    return None
+
 def at_ok(at, max_events):
     # The AT reader's own bounds, after anything.
     if len(at.events) > max_events:

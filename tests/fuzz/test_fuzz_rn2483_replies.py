@@ -86,12 +86,9 @@ def fuzz_one(data):
         res = "ok %%s %%r" %% (op, r)
     except ModemError as e:
         err = e
-        if not BUSY <= e.reason <= REFUSED:
-            return "BUG ModemError reason %%r" %% e.reason
-        if e.reason == RESTRICTED and e.wait_ms < 0:
-            return "BUG negative duty-cycle wait %%d ms" %% e.wait_ms
-        if KEY_HEX in str(e.detail).upper():
-            return "BUG the AppKey in an error: %%r" %% e.detail
+        bad = modem_error_bug(e, KEY_HEX)
+        if bad:
+            return bad
         res = "rej ModemError %%d" %% e.reason
     bad = at_ok(m._at, 8)
     if bad:
