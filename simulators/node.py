@@ -27,7 +27,7 @@ from simulators.bus.i2c import Hang, I2CBus, Nack, Timeout
 from simulators.bus.uart import UartLink
 from simulators.clock import Clock
 from simulators.flash import Flash, PowerCut
-from simulators.interpreter import micropython_binary
+from simulators.interpreter import dies_with_parent, micropython_binary
 from simulators import romfs
 from simulators.power.battery import Battery, BatteryADC
 
@@ -249,7 +249,8 @@ class SimNode:
                  "-X", f"heapsize={self.heapsize}",
                  str(RUNTIME / "sim_boot.py")],
                 stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
-                pass_fds=(rep_r, req_w), env=env, cwd=self.workdir)
+                pass_fds=(rep_r, req_w), env=env, cwd=self.workdir,
+                preexec_fn=dies_with_parent())
         os.close(rep_r)
         os.close(req_w)
         requests = os.fdopen(req_r, "rb")

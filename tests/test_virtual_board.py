@@ -3,7 +3,9 @@ MicroPython's REPL protocols on a pty, the real interpreter behind them, the lit
 flash image as its filesystem (docs/virtual-board.md)."""
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -199,6 +201,42 @@ def test_board_stops_cleanly_and_closes_its_port(tmp_path):
     assert board.stop() == 0
     assert not os.path.exists(board.port)
     assert board.events[-1]["event"] == "off"
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of a process, None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1])
+
+
+def _children(pid: int) -> list[int]:
+    return [int(e) for e in os.listdir("/proc")
+            if e.isdigit() and (st := _stat(int(e))) and st[1] == pid and st[0] != "Z"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl death signal: Linux")
+def test_a_killed_board_leaves_no_interpreter_running(tmp_path):
+    # SIGKILL gives the board no chance to stop its interpreter: the kernel must (an
+    # orphan would spin on its closed wire, a core lost for the rest of a CI run).
+    board = BoardProcess("climate", tmp_path)
+    board.wait_console(b">>> ")      # a blank board: its interpreter waits at the REPL
+    kids = _children(board.proc.pid)
+    assert kids, "the board runs no interpreter"
+    board.proc.kill()
+    board.proc.wait()
+    deadline = time.monotonic() + 10
+    try:
+        while any((st := _stat(k)) and st[0] != "Z" for k in kids):     # gone, or a zombie
+            assert time.monotonic() < deadline, f"interpreter {kids} outlived its board"
+            time.sleep(0.05)
+    finally:
+        for k in kids:
+            with contextlib.suppress(OSError):
+                os.kill(k, signal.SIGKILL)
 
 
 def test_a_board_that_cannot_be_that_kind_is_refused_with_a_reason(tmp_path):

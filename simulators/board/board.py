@@ -42,7 +42,7 @@ from simulators.board.pty_port import PtyPort
 from simulators.board.repl import Exec, Repl, SoftReset
 from simulators.bus.i2c import Nack, Timeout
 from simulators.clock import Clock
-from simulators.interpreter import micropython_binary
+from simulators.interpreter import dies_with_parent, micropython_binary
 from simulators.network import Network
 from simulators.node import (DEEPSLEEP_RESET, EIO, ENODEV, ETIMEDOUT, HARD_RESET, PIN_WAKE,
                              PWRON_RESET, RUNTIME, TIMER_WAKE, WDT_RESET, NodeStopped, _WakeEnd)
@@ -107,7 +107,7 @@ class _Interpreter:
         self.proc = subprocess.Popen(
             [micropython_binary(), "-X", f"heapsize={heapsize}", str(RUNTIME / "board_boot.py")],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            pass_fds=(rep_r, req_w), env=env, cwd=workdir)
+            pass_fds=(rep_r, req_w), env=env, cwd=workdir, preexec_fn=dies_with_parent())
         os.close(rep_r)
         os.close(req_w)
         self.requests = req_r

@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 
 from simulators import romfs
-from simulators.interpreter import REPO, micropython_binary, venv_tool
+from simulators.interpreter import REPO, dies_with_parent, micropython_binary, venv_tool
 from simulators.node import frame
 
 READY_TIMEOUT_S = 10.0     # a soft reset takes milliseconds; longer means the node hangs
@@ -100,7 +100,8 @@ class WarmInterpreter:
             [romfs.launcher() if self._mapped else micropython_binary(),
              "-X", f"heapsize={self.heapsize}", "-m", "sim_warm"],
             stdin=subprocess.DEVNULL, stdout=self._console, stderr=subprocess.STDOUT,
-            pass_fds=(rep_r, req_w), env=env, cwd=self.workdir)
+            pass_fds=(rep_r, req_w), env=env, cwd=self.workdir,
+            preexec_fn=dies_with_parent())
         os.close(rep_r)
         os.close(req_w)
         self._requests = os.fdopen(req_r, "rb")

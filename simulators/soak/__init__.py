@@ -36,7 +36,7 @@ from host_tools import config_image
 from simulators import kinds as sim_kinds
 from simulators.fleet.run import firmware_split, pool_size, run_pool
 from simulators.fleet.warm import WarmInterpreter, compiled_runtime
-from simulators.interpreter import FIRMWARE, micropython_binary
+from simulators.interpreter import FIRMWARE, dies_with_parent, micropython_binary
 from simulators.modems.faults import MODES as MODEM_FAULT_MODES
 from simulators.node import NodeStopped
 from simulators.scenario import NETWORK_FAULT_MODES, FaultWindow, Simulation
@@ -191,7 +191,7 @@ class Probe:
         env = dict(os.environ, MICROPYPATH=f"{FIRMWARE}:.frozen")
         self._proc = subprocess.Popen([micropython_binary(), str(PROBE)], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=self._log, env=env,
-                                      cwd=workdir)
+                                      cwd=workdir, preexec_fn=dies_with_parent())
 
     def ask(self, what: str, image: Path) -> dict:
         self._proc.stdin.write(json.dumps([what, str(image)]).encode() + b"\n")
