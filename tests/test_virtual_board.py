@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -237,6 +238,23 @@ def test_a_killed_board_leaves_no_interpreter_running(tmp_path):
         for k in kids:
             with contextlib.suppress(OSError):
                 os.kill(k, signal.SIGKILL)
+
+
+def test_a_client_that_closes_between_two_looks_at_the_port_leaves_the_board_listening(tmp_path):
+    # mpremote sends its last bytes and closes at once. The board must notice the port
+    # again however the close falls between its checks: once it waited on its idle
+    # interpreter alone, and the next mpremote hung (found in CI, 1 run in 3).
+    from simulators.board.board import VirtualBoard
+    board = VirtualBoard("climate", workdir=tmp_path)
+    looks = iter([True])                # open at the first look, closed from then on
+    board.port.connected = lambda: next(looks, False)
+    served = threading.Thread(target=board._pump_until, args=(None, False), daemon=True)
+    served.start()
+    served.join(5)
+    try:
+        assert not served.is_alive(), "the board waits without looking at its port"
+    finally:
+        board.close()
 
 
 def test_a_board_that_cannot_be_that_kind_is_refused_with_a_reason(tmp_path):

@@ -51,6 +51,7 @@ MCU_NAMES = {"rp2040": "RP2040", "esp32": "ESP32"}
 RAK_OUI = bytes.fromhex("AC1F09")   # RAKwireless' IEEE OUI: the RAK3172's factory DevEUIs
 KBD_REPEAT_S = 0.3      # MicroPython's unix port exits on a 2nd SIGINT before the 1st is handled
 CRASH_PAUSE_S = 1.0     # an interpreter that dies unexpectedly is restarted after this
+PORT_RECHECK_S = 0.05   # how often a port with no client is looked at again
 STDIN_LIMIT = 1 << 16   # a board's stdin buffer is finite: what overflows it is lost
 CAUSE_NAMES = {PWRON_RESET: "power_on", HARD_RESET: "hard_reset", WDT_RESET: "watchdog",
                DEEPSLEEP_RESET: "deepsleep"}
@@ -396,15 +397,19 @@ class VirtualBoard:
         whose request is the one outstanding: other requests are kept for later."""
         while True:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not self.port.connected():
-                timeout = 0.05 if timeout is None else min(timeout, 0.05)
             self._poll_once(timeout, nested)
             if self._stopping or not nested or deadline is None or time.monotonic() >= deadline:
                 return
 
     def _poll_once(self, timeout: float | None, nested: bool) -> None:
         poller = select.poll()
+        # No client: the port is not polled (it would report POLLHUP at once, a busy
+        # loop), so it is looked at again every 50 ms. Decided here, on the same check
+        # that leaves it out: a client that closed just before must not leave the
+        # board waiting on its interpreter alone, deaf to the next one.
         port_ok = self.port.connected()
+        if not port_ok:
+            timeout = PORT_RECHECK_S if timeout is None else min(timeout, PORT_RECHECK_S)
         if port_ok:
             poller.register(self.port.fd, select.POLLIN | (select.POLLOUT if self.port.pending() else 0))
         it = self.interp
