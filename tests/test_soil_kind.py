@@ -29,12 +29,41 @@ def encode_on_micropython(seq, values, faults):
 def test_body_bytes_for_a_known_reading_and_their_decoding():
     # depth 1: 25.3 %, 18.34 °C; depth 2 failed; depth 3 not fitted; battery 3.100 V
     body = encode_on_micropython(7, (253, 1834, None, None, None, None, 3100), 0b0010)
-    assert body.hex() == "8a" "03" "07" "02" "18fd" "19072a" "f6f6" "f6f6" "190c1c"
-    assert cbor2.loads(body) == [3, 7, 2, 253, 1834, None, None, None, None, 3100]
+    # schema 7 (soil v2): the channels packed as big-endian 16-bit integers, null being
+    # 0xFFFF (uint16: water content, battery) or 0x8000 (int16: temperature)
+    assert body.hex() == "84" "07" "07" "02" "4e" "00fd" "072a" "ffff8000" "ffff8000" "0c1c"
     reading = schemas.decode_body(body)
+    assert reading["schema"] == 7 and reading["seq"] == 7
     assert reading["vwc_1"] == 25.3 and reading["temperature_1"] == 18.34
+    assert reading["battery"] == 3.1
     assert reading["faults"] == ["smt100_2"]            # failed: null and flagged
+    assert reading["vwc_2"] is None and reading["temperature_2"] is None
     assert reading["vwc_3"] is None and "smt100_3" not in reading["faults"]   # not fitted
+
+
+def test_a_typical_body_is_six_bytes_shorter_than_schema_3s():
+    # A node a year in service (seq 35040), three probes, a healthy battery.
+    values = (301, 1834, 322, 1712, 352, 1650, 3100)
+    body = encode_on_micropython(35040, values, 0)
+    old = cbor2.dumps([3, 35040, 0, *values])           # what firmware before v2 sent
+    assert (len(body), len(old)) == (21, 27)
+    assert {k: v for k, v in schemas.decode_body(body).items() if k != "schema"} == \
+        {k: v for k, v in schemas.decode_body(old).items() if k != "schema"}
+
+
+def test_schema_3_bodies_of_older_firmware_still_decode():
+    body = bytes.fromhex("8a" "03" "07" "02" "18fd" "19072a" "f6f6" "f6f6" "190c1c")
+    reading = schemas.decode_body(body)
+    assert reading["schema"] == 3 and reading["vwc_1"] == 25.3
+    assert reading["faults"] == ["smt100_2"] and reading["battery"] == 3.1
+
+
+def test_a_value_that_does_not_fit_its_field_goes_as_a_flagged_null():
+    # -400 °C and 70 V cannot be: not wrapped round, not mistaken for "not fitted"
+    body = encode_on_micropython(1, (253, -40000, 301, 1712, 352, 1650, 70000), 0)
+    reading = schemas.decode_body(body)
+    assert reading["temperature_1"] is None and reading["battery"] is None
+    assert reading["faults"] == ["smt100_1", "battery"]
 
 
 def test_negative_soil_temperature_round_trips():

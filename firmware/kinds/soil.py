@@ -3,15 +3,19 @@
     values, faults = soil.measure(board, settings)
     body = soil.encode(seq, values, faults)
 
-Body, schema 3 (docs/kinds/soil.md): CBOR array
-[3, seq, status, vwc_1, t_1, vwc_2, t_2, vwc_3, t_3, battery] with vwc in 0.1 % (volume),
-t in 0.01 °C, battery in mV. Depth i is board part `smt100_<i>`; the board file says
+Body, schema 7 (soil v2, docs/kinds/soil.md): CBOR array [7, seq, status, packed], packed
+= the 7 channels vwc_1, t_1, vwc_2, t_2, vwc_3, t_3, battery as one byte string of
+big-endian 16-bit integers (vwc uint16 in 0.1 % (volume), t int16 in 0.01 °C, battery
+uint16 in mV; null is 0xFFFF or -0x8000). As separate CBOR integers (schema 3, which
+decoders keep) a typical body was 27 bytes; packed it is 21, and a soil uplink at SF9
+goes from 329 to 308 ms on air, under TTN's 30 s a day at 15 minutes. Depth i is board part `smt100_<i>`; the board file says
 whether the probes are on SDI-12 (`"protocol": "sdi12"`, `"address"`) or Modbus RTU
 (`"protocol": "modbus"`, `"unit"`, `"de_pin"`). A depth with no probe on the board is
 null with its status bit clear ("not fitted"); a probe that fails is null with its
 status bit set. Config key `soil_sdi12_crc` (default true): aMC! (data with CRC) or aM!.
 """
 from micropython import const
+import struct
 
 import machine
 
@@ -21,8 +25,11 @@ from node.log import log
 from node.stuck import repeats
 from payload import cbor
 
-SCHEMA = const(3)
+SCHEMA = const(7)
 DEPTHS = const(3)
+_FORMAT = ">HhHhHhH"        # vwc_1, t_1, vwc_2, t_2, vwc_3, t_3, battery
+_NULL = {"h": -0x8000, "H": 0xFFFF}
+_LIMITS = {"h": (-0x7FFF, 0x7FFF), "H": (0, 0xFFFE)}
 FAULT_BATTERY = const(8)    # status bit 3; bits 0..2 are the probes smt100_1..3
 _SDI12_BAUD = const(1200)
 _MODBUS_BAUD = const(9600)
@@ -93,9 +100,18 @@ def measure(board, settings):
 
 
 def encode(seq, values, faults):
-    return cbor.dumps([SCHEMA, seq, faults] + list(values))
+    """A value that does not fit its 16-bit field goes as null, with its part's status
+    bit set: never as a wrapped number or as the null pattern itself."""
+    wire = []
+    for i, (v, code) in enumerate(zip(values, _FORMAT[1:])):
+        lo, hi = _LIMITS[code]
+        if v is not None and not lo <= v <= hi:
+            v = None
+            faults |= FAULT_BATTERY if i == 2 * DEPTHS else 1 << (i // 2)
+        wire.append(_NULL[code] if v is None else v)
+    return cbor.dumps([SCHEMA, seq, faults, struct.pack(_FORMAT, *wire)])
 
 
 def worst_case():
-    """The longest body: every channel at its widest encoding (3 CBOR bytes each)."""
-    return (1000, -4000, 1000, -4000, 1000, -4000, 65535), 0xF
+    """The longest body: every field is fixed-width, so any reading will do; all flags."""
+    return (None,) * (2 * DEPTHS + 1), 0xF
