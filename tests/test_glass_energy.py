@@ -3,6 +3,10 @@ uplink still reports the storage voltage and energy state, and the store never
 browns out."""
 from __future__ import annotations
 
+import cbor2
+
+from host_tools import schemas
+from simulators.interpreter import run_script
 from simulators.kinds import glass as glass_rig
 from simulators.scenario import Simulation
 
@@ -48,3 +52,26 @@ def test_a_nearly_empty_store_goes_critical_twelve_hour_slots_no_impact_wakes(tm
     store = sim.rig.store
     assert not store.browned_out and store.min_v > store.v_min
     print(f"energy states {states}; gaps h {[round(g, 1) for g in gaps]}; min store {store.min_v:.2f} V")
+
+
+ENCODE = r"""
+import kinds
+glass = kinds.load("glass")
+print(glass.encode(%d, %r, %d).hex())
+"""
+
+
+def test_the_storage_voltage_goes_in_20_mv_steps_one_cbor_byte_over_the_stores_range():
+    # fill 8 %, 8 bottles, no emptying, tilt 2°, storage 4.98 V (249 steps), energy ok
+    r = run_script(ENCODE % (12, (8, 8, 0, 2, 249, 0), 0))
+    assert r.returncode == 0, r.stdout + r.stderr
+    body = bytes.fromhex(r.stdout.strip().splitlines()[-1])
+    assert body.hex() == "89" "08" "0c" "00" "08" "08" "00" "02" "18f9" "00"
+    reading = schemas.decode_body(body)
+    assert reading["schema"] == 8 and reading["storage"] == 4.98
+
+
+def test_schema_5_bodies_of_older_firmware_still_decode():
+    body = cbor2.dumps([5, 12, 0, 8, 8, 0, 2, 498, 0])        # storage in 10 mV
+    reading = schemas.decode_body(body)
+    assert reading["schema"] == 5 and reading["storage"] == 4.98 and reading["fill"] == 8

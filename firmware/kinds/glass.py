@@ -11,8 +11,10 @@ A reading goes out every `interval_s`, stretched x4 when the store is low and x1
 most 24 h; no waking on impacts, the LIS3DH powered down between readings) when it is
 critical.
 
-Body, schema 5 (docs/kinds/glass.md): CBOR array [5, seq, status, fill %, impacts,
-emptyings, tilt °, storage 10 mV, energy state]; status bit 0 lis3dh, bit 1 storage.
+Body, schema 8 (glass v2, docs/kinds/glass.md): CBOR array [8, seq, status, fill %,
+impacts, emptyings, tilt °, storage 20 mV, energy state]; status bit 0 lis3dh, bit 1
+storage. In 20 mV steps the store's whole range (to 5.0 V) is one CBOR byte; schema 5
+(10 mV, two) is still decoded.
 """
 import time
 
@@ -26,7 +28,8 @@ from node.log import log
 from node.stuck import repeats
 from payload import cbor
 
-SCHEMA = const(5)
+SCHEMA = const(8)
+_STORAGE_STEP_MV = const(20)    # the wire unit of the storage voltage
 FAULT_LIS3DH = const(1)
 FAULT_STORAGE = const(2)
 _ODR = const(100)
@@ -228,7 +231,7 @@ def measure(board, settings):
         st.up_imp = st.up_emp = 0
     try:
         mv = _storage_mv(board)
-        volts = (mv + 5) // 10
+        volts = (mv + _STORAGE_STEP_MV // 2) // _STORAGE_STEP_MV
         energy = st.energy
     except SensorError as e:
         log("fault %s", e)
@@ -243,5 +246,6 @@ def encode(seq, values, faults):
 
 
 def worst_case():
-    """Longest body: impacts and emptyings in two-byte heads, the rest at their widest."""
-    return (100, 65535, 255, 180, 600, 2), 0
+    """Longest body: impacts and emptyings in two-byte heads, the rest at their widest
+    (storage: 6.0 V, the largest `max_mv` allows, is 300 steps, a 3-byte integer)."""
+    return (100, 65535, 255, 180, 300, 2), 0
