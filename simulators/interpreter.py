@@ -31,13 +31,13 @@ def venv_tool(name: str, package: str) -> str:
                              f"(it installs the PyPI package {package})")
 
 
-def dies_with_parent(parent: int | None = None):
+def dies_with_parent():
     """A `preexec_fn` that has Linux kill the child when the process that started it
     dies (prctl PR_SET_PDEATHSIG). A simulated node's interpreter waits for its
     simulator to end it; if the simulator is killed first (SIGKILL, a crash, a signal
     that lands while it starts an interpreter), nothing else would ever end it.
     Elsewhere it does nothing."""
-    parent = os.getpid() if parent is None else parent
+    parent = os.getpid()
     if not sys.platform.startswith("linux"):
         return None
 

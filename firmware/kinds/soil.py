@@ -6,16 +6,17 @@
 Body, schema 7 (soil v2, docs/kinds/soil.md): CBOR array [7, seq, status, packed], packed
 = the 7 channels vwc_1, t_1, vwc_2, t_2, vwc_3, t_3, battery as one byte string of
 big-endian 16-bit integers (vwc uint16 in 0.1 % (volume), t int16 in 0.01 °C, battery
-uint16 in mV; null is 0xFFFF or -0x8000). As separate CBOR integers (schema 3, which
-decoders keep) a typical body was 27 bytes; packed it is 21, and a soil uplink at SF9
-goes from 329 to 308 ms on air, under TTN's 30 s a day at 15 minutes. Depth i is board part `smt100_<i>`; the board file says
+uint16 in mV; payload/packed.py). As separate CBOR integers (schema 3, which decoders
+keep) a typical body was 27 bytes; packed it is 21, and a soil uplink at SF9 takes 308
+ms on air instead of 329, under TTN's 30 s a day at 15 minutes.
+
+Depth i is board part `smt100_<i>`; the board file says
 whether the probes are on SDI-12 (`"protocol": "sdi12"`, `"address"`) or Modbus RTU
 (`"protocol": "modbus"`, `"unit"`, `"de_pin"`). A depth with no probe on the board is
 null with its status bit clear ("not fitted"); a probe that fails is null with its
 status bit set. Config key `soil_sdi12_crc` (default true): aMC! (data with CRC) or aM!.
 """
 from micropython import const
-import struct
 
 import machine
 
@@ -23,13 +24,11 @@ from drivers import SensorError
 from drivers.smt100 import SMT100Modbus, SMT100SDI12
 from node.log import log
 from node.stuck import repeats
-from payload import cbor
+from payload import cbor, packed
 
 SCHEMA = const(7)
 DEPTHS = const(3)
 _FORMAT = ">HhHhHhH"        # vwc_1, t_1, vwc_2, t_2, vwc_3, t_3, battery
-_NULL = {"h": -0x8000, "H": 0xFFFF}
-_LIMITS = {"h": (-0x7FFF, 0x7FFF), "H": (0, 0xFFFE)}
 FAULT_BATTERY = const(8)    # status bit 3; bits 0..2 are the probes smt100_1..3
 _SDI12_BAUD = const(1200)
 _MODBUS_BAUD = const(9600)
@@ -104,12 +103,11 @@ def encode(seq, values, faults):
     bit set: never as a wrapped number or as the null pattern itself."""
     wire = []
     for i, (v, code) in enumerate(zip(values, _FORMAT[1:])):
-        lo, hi = _LIMITS[code]
-        if v is not None and not lo <= v <= hi:
+        if v is not None and not packed.fits(v, code):
             v = None
             faults |= FAULT_BATTERY if i == 2 * DEPTHS else 1 << (i // 2)
-        wire.append(_NULL[code] if v is None else v)
-    return cbor.dumps([SCHEMA, seq, faults, struct.pack(_FORMAT, *wire)])
+        wire.append(v)
+    return cbor.dumps([SCHEMA, seq, faults, packed.pack(_FORMAT, wire)])
 
 
 def worst_case():

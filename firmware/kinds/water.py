@@ -13,7 +13,6 @@ Config keys (/config.json): `sonde_unit` (Modbus unit, default the board's or 1)
 (response timeout, default 500).
 """
 from micropython import const
-import struct
 
 import machine
 
@@ -22,7 +21,7 @@ from drivers.modbus_rtu import ModbusRTU
 from drivers.sonde import Sonde
 from node.log import log
 from node.stuck import repeats
-from payload import cbor
+from payload import cbor, packed
 
 SCHEMA = const(4)
 FAULT_SONDE = const(1)      # status bit 0
@@ -43,8 +42,6 @@ CHANNELS = (
     ("bromide", 100, "H"),         # 0.01 mg/L
 )
 _FORMAT = ">" + "".join(c[2] for c in CHANNELS) + "H"    # + battery in mV
-_NULL = {"h": -0x8000, "H": 0xFFFF}
-_LIMITS = {"h": (-0x7FFF, 0x7FFF), "H": (0, 0xFFFE)}
 _PARITY = {"none": None, "even": 0, "odd": 1}
 
 
@@ -71,8 +68,7 @@ def _wire(v, divisor, code):
         return None
     x = v * divisor
     x = int(x + 0.5) if x >= 0 else -int(-x + 0.5)
-    lo, hi = _LIMITS[code]
-    return x if lo <= x <= hi else None
+    return x if packed.fits(x, code) else None
 
 
 def measure(board, settings):
@@ -106,9 +102,7 @@ def measure(board, settings):
 
 
 def encode(seq, values, faults):
-    codes = _FORMAT[1:]
-    packed = struct.pack(_FORMAT, *[_NULL[c] if v is None else v for v, c in zip(values, codes)])
-    return cbor.dumps([SCHEMA, seq, faults, packed])
+    return cbor.dumps([SCHEMA, seq, faults, packed.pack(_FORMAT, values)])
 
 
 def worst_case():
