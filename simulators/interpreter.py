@@ -36,16 +36,19 @@ def dies_with_parent():
     dies (prctl PR_SET_PDEATHSIG). A simulated node's interpreter waits for its
     simulator to end it; if the simulator is killed first (SIGKILL, a crash, a signal
     that lands while it starts an interpreter), nothing else would ever end it.
-    Elsewhere it does nothing."""
-    parent = os.getpid()
+    Elsewhere it does nothing. Everything is looked up here, in the parent: the child
+    runs between fork and exec, where an import could wait on a lock held by a thread
+    that the fork did not copy."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes
+    import signal
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+    PR_SET_PDEATHSIG = 1
 
     def preexec() -> None:
-        import ctypes
-        import signal
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:      # it died before the line above took effect
             os._exit(1)
     return preexec
