@@ -16,7 +16,7 @@ from micropython import const
 
 import machine
 
-from node import steps, watchdog
+from node import steps, stuck, watchdog
 from node.board import Board, BoardError
 from node.counter import ReservedCounter
 from node.delivery import Sender
@@ -35,6 +35,10 @@ def _measure(board, settings):
     import kinds
     kind = kinds.load(settings.kind)
     values, faults = kind.measure(board, settings)
+    try:
+        stuck.save()    # the parts' raw bytes, for the next wake's stuck check
+    except OSError as e:
+        log("stuck check state not saved: %s", e)   # the reading goes on regardless
     # Parts kept out after they hung the node read as failed parts (node/steps.py).
     return kind, values, faults | steps.fault_bits(kind)
 
