@@ -21,6 +21,20 @@ def nodectl(*args, check=True, timeout=300, cwd=None) -> subprocess.CompletedPro
     return r
 
 
+_ENCODE = r"""
+import kinds
+print(kinds.load(%r).encode(%d, %r, %d).hex())
+"""
+
+
+def encode_on_micropython(kind: str, seq: int, values, faults: int) -> bytes:
+    """A kind's body as the firmware's own encoder makes it, on the real MicroPython."""
+    from simulators.interpreter import run_script
+    r = run_script(_ENCODE % (kind, seq, tuple(values), faults))
+    assert r.returncode == 0, r.stdout + r.stderr
+    return bytes.fromhex(r.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="session")
 def climate_day(tmp_path_factory):
     """One simulated day of a climate node: (uplinks as dicts, completed process, out dir).

@@ -6,9 +6,9 @@ from __future__ import annotations
 import cbor2
 
 from host_tools import schemas
-from simulators.interpreter import run_script
 from simulators.kinds import glass as glass_rig
 from simulators.scenario import Simulation
+from conftest import encode_on_micropython
 
 
 def test_a_dark_week_stretches_the_interval_without_browning_out(tmp_path, monkeypatch):
@@ -54,18 +54,9 @@ def test_a_nearly_empty_store_goes_critical_twelve_hour_slots_no_impact_wakes(tm
     print(f"energy states {states}; gaps h {[round(g, 1) for g in gaps]}; min store {store.min_v:.2f} V")
 
 
-ENCODE = r"""
-import kinds
-glass = kinds.load("glass")
-print(glass.encode(%d, %r, %d).hex())
-"""
-
-
 def test_the_storage_voltage_goes_in_20_mv_steps_one_cbor_byte_over_the_stores_range():
     # fill 8 %, 8 bottles, no emptying, tilt 2°, storage 4.98 V (249 steps), energy ok
-    r = run_script(ENCODE % (12, (8, 8, 0, 2, 249, 0), 0))
-    assert r.returncode == 0, r.stdout + r.stderr
-    body = bytes.fromhex(r.stdout.strip().splitlines()[-1])
+    body = encode_on_micropython("glass", 12, (8, 8, 0, 2, 249, 0), 0)
     assert body.hex() == "89" "08" "0c" "00" "08" "08" "00" "02" "18f9" "00"
     reading = schemas.decode_body(body)
     assert reading["schema"] == 8 and reading["storage"] == 4.98

@@ -10,25 +10,12 @@ import pytest
 
 from host_tools import boards, schemas
 from simulators.environment.soil import Soil
-from simulators.interpreter import run_script
 from simulators.scenario import FaultWindow, Simulation
-
-ENCODE = r"""
-import kinds
-soil = kinds.load("soil")
-print(soil.encode(%d, %r, %d).hex())
-"""
-
-
-def encode_on_micropython(seq, values, faults):
-    r = run_script(ENCODE % (seq, values, faults))
-    assert r.returncode == 0, r.stdout + r.stderr
-    return bytes.fromhex(r.stdout.strip().splitlines()[-1])
-
+from conftest import encode_on_micropython
 
 def test_body_bytes_for_a_known_reading_and_their_decoding():
     # depth 1: 25.3 %, 18.34 °C; depth 2 failed; depth 3 not fitted; battery 3.100 V
-    body = encode_on_micropython(7, (253, 1834, None, None, None, None, 3100), 0b0010)
+    body = encode_on_micropython("soil", 7, (253, 1834, None, None, None, None, 3100), 0b0010)
     # schema 7 (soil v2): the channels packed as big-endian 16-bit integers, null being
     # 0xFFFF (uint16: water content, battery) or 0x8000 (int16: temperature)
     assert body.hex() == "84" "07" "07" "02" "4e" "00fd" "072a" "ffff8000" "ffff8000" "0c1c"
@@ -44,7 +31,7 @@ def test_body_bytes_for_a_known_reading_and_their_decoding():
 def test_a_typical_body_is_six_bytes_shorter_than_schema_3s():
     # A node a year in service (seq 35040), three probes, a healthy battery.
     values = (301, 1834, 322, 1712, 352, 1650, 3100)
-    body = encode_on_micropython(35040, values, 0)
+    body = encode_on_micropython("soil", 35040, values, 0)
     old = cbor2.dumps([3, 35040, 0, *values])           # what firmware before v2 sent
     assert (len(body), len(old)) == (21, 27)
     assert {k: v for k, v in schemas.decode_body(body).items() if k != "schema"} == \
@@ -60,14 +47,14 @@ def test_schema_3_bodies_of_older_firmware_still_decode():
 
 def test_a_value_that_does_not_fit_its_field_goes_as_a_flagged_null():
     # -400 °C and 70 V cannot be: not wrapped round, not mistaken for "not fitted"
-    body = encode_on_micropython(1, (253, -40000, 301, 1712, 352, 1650, 70000), 0)
+    body = encode_on_micropython("soil", 1, (253, -40000, 301, 1712, 352, 1650, 70000), 0)
     reading = schemas.decode_body(body)
     assert reading["temperature_1"] is None and reading["battery"] is None
     assert reading["faults"] == ["smt100_1", "battery"]
 
 
 def test_negative_soil_temperature_round_trips():
-    body = encode_on_micropython(1, (5, -412, 6, -150, 7, -3, 2950), 0)
+    body = encode_on_micropython("soil", 1, (5, -412, 6, -150, 7, -3, 2950), 0)
     reading = schemas.decode_body(body)
     assert (reading["temperature_1"], reading["temperature_2"], reading["temperature_3"]) == (-4.12, -1.5, -0.03)
 

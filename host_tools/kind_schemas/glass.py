@@ -21,11 +21,13 @@ def _channels(storage_divisor: int, storage_accuracy: float) -> tuple[Channel, .
     )
 
 
+_FAULTS = ("lis3dh", "storage")
+
 SCHEMAS = (
     # v1: storage in 10 mV (firmware before glass v2; still decoded)
     Schema(schema_id=5, kind="glass", version=1, channels=_channels(100, 0.02),
-           faults=("lis3dh", "storage")),
+           faults=_FAULTS),
     # v2: storage in 20 mV, so the store's range (to 5.0 V) is a one-byte CBOR integer
     Schema(schema_id=8, kind="glass", version=2, channels=_channels(50, 0.025),
-           faults=("lis3dh", "storage")),
+           faults=_FAULTS),
 )
