@@ -91,7 +91,7 @@ class WarmInterpreter:
         self._console.truncate(0)
         env = dict(os.environ, MICROPYPATH=str(runtime), SIM_RX_FD=str(rep_r),
                    SIM_TX_FD=str(req_w), SIM_BATCH="2" if self.check else "1",
-                   SIM_BOOT=str(RUNTIME / "sim_boot.py"), SIM_READSIZE="256")
+                   SIM_BOOT=str(RUNTIME / "sim_boot.py"), SIM_READSIZE="1024")
         env.pop("SIM_ROM", None)
         self._mapped = Path(rom).resolve() if romfs.is_image(rom) else None
         if self._mapped:

@@ -26,9 +26,9 @@ from _simflash import FlashBlockDevice, PROG_SIZE
 
 _bdev = FlashBlockDevice(os.getenv("SIM_FLASH"), _simlink)
 # The ports mount with littlefs's 32-byte reads. A warm interpreter (sim_warm.py) asks
-# for 256 (SIM_READSIZE): fewer, larger reads of the image, each a Python call here. The
-# filesystem and every program and erase stay the same: littlefs's caches are
-# 4 x max(readsize, progsize) = 1 KiB either way.
+# for 1024 (SIM_READSIZE): fewer, larger reads of the image, each a Python call here.
+# The filesystem stays the same (its layout follows the block and program sizes; inline
+# files stay at most 512 bytes, an eighth of a block), and so do the programs and erases.
 _read = int(os.getenv("SIM_READSIZE") or 32)
 try:
     _fs = vfs.VfsLfs2(_bdev, readsize=_read, progsize=PROG_SIZE)
