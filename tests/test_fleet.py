@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -209,6 +210,16 @@ def test_fast_runner_keeps_flash_and_rtc_memory_across_wakes_but_no_ram(tmp_path
     # hits, machine.leaked and sys.path are RAM: fresh every wake; flash and RTC memory stay.
     assert seen == [(1, 1, 1, "", "", 0), (1, 1, 1, "", "", 0), (1, 1, 1, "f", "r", 0),
                     (1, 1, 1, "ff", "rr", 0)]
+
+
+def test_no_firmware_module_touches_builtins():
+    # The fast runner's soft reset cannot undo a `builtins.x = ...` (the unix port has no
+    # way to list or clear the overrides; a board's reset drops them): it relies on the
+    # firmware never making one.
+    firmware = Path(__file__).resolve().parents[1] / "firmware"
+    offenders = [str(p.relative_to(firmware)) for p in sorted(firmware.rglob("*.py"))
+                 if re.search(r"^\s*(import|from)\s+builtins\b", p.read_text(), re.M)]
+    assert offenders == []
 
 
 def test_nothing_runs_after_deep_sleep_in_the_fast_runner(tmp_path):

@@ -18,13 +18,13 @@ import machine
 
 from node import steps, stuck, watchdog
 from node.board import Board, BoardError
-from node.counter import ReservedCounter
-from node.delivery import Sender
 from node.log import log
-from node.queue import ReadingQueue
-from node.record import NodeRecord
 from node.resets import count_reset
 from node.settings import Settings, SettingsError
+# The queue, the counters and the send path (node.delivery, node.record and what they
+# import: the modem driver, AES-CCM, the envelope) are imported where a wake first
+# needs them: a wake that only watches (climate's rain, glass's impacts) loads none of
+# them and opens none of the queue's files.
 
 _UNPROVISIONED_SLEEP_MS = const(3600 * 1000)
 _MIN_SLEEP_MS = const(1000)
@@ -81,11 +81,8 @@ def wake():
     # whether this wake takes a reading and how long to sleep after it (None: interval).
     planned = time.ticks_ms()
     plan_sleep_ms = None
-    # The ring's capacity: the configuration's, within what the board's flash holds.
-    queue = ReadingQueue(min(settings.queue_max, board.spec.get("queue_max", settings.queue_max)))
-    reserve = board.spec.get("counter_reserve", 1)
-    seqs = ReservedCounter("seq", reserve, rtc_index=1)
-    if not steps.skipping(steps.MEASURE):
+    measure = not steps.skipping(steps.MEASURE)
+    if measure:
         steps.begin(steps.MEASURE)
         take, plan_sleep_ms = _plan(board, settings)
         if not take:
@@ -94,12 +91,22 @@ def wake():
         # Measured before the seq is taken: a wake that hangs in a part costs no seq.
         kind, values, faults = _measure(board, settings)
         steps.end()
+    from node.counter import ReservedCounter
+    from node.queue import ReadingQueue
+    # The ring's capacity: the configuration's, within what the board's flash holds.
+    queue = ReadingQueue(min(settings.queue_max, board.spec.get("queue_max", settings.queue_max)))
+    reserve = board.spec.get("counter_reserve", 1)
+    seqs = ReservedCounter("seq", reserve, rtc_index=1)
+    if measure:
         seq = seqs.take()
         if not queue.push(seq, kind.encode(seq, values, faults)):
             log("reading seq=%d: no data rate carries it; dropped (unsendable)", seq)
         watchdog.progress()         # the reading is on the flash
         log("reading seq=%d queued=%d", seq, len(queue))
     if not steps.skipping(steps.MODEM):
+        gc.collect()    # the measurement's garbage: the send path's modules fill its holes
+        from node.delivery import Sender
+        from node.record import NodeRecord
         steps.begin(steps.MODEM)
         counter = ReservedCounter("ctr", reserve, rtc_index=0)
         record = NodeRecord(queue, seqs, settings.interval_ms)
