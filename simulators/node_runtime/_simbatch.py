@@ -56,6 +56,7 @@ _rx = None
 _tx = None
 _err = None
 _receive = None
+_line = None             # _simlink.line: an object as one JSON line, in bytes
 _check = False
 _keep_max = 64            # kept requests go at the latest with this many,
 _KEEP_BYTES = 1024        # or about this long (the heap is small)
@@ -87,9 +88,9 @@ class WakeOver(BaseException):
     """The simulator ended this wake (deep sleep, reset, watchdog, power cut)."""
 
 
-def bind(rx, tx, err, receive, check=False):
-    global _rx, _tx, _err, _receive, _check, _keep_max, _image, _blocks
-    _rx, _tx, _err, _receive, _check = rx, tx, err, receive, check
+def bind(rx, tx, err, receive, line, check=False):
+    global _rx, _tx, _err, _receive, _line, _check, _keep_max, _image, _blocks
+    _rx, _tx, _err, _receive, _line, _check = rx, tx, err, receive, line, check
     if check:
         _keep_max = 16          # checked entries are larger
     if os.getenv("SIM_FLASH"):
@@ -104,15 +105,15 @@ def _send(req):
     if _kept:
         _kept.append(req)
         try:
-            line = json.dumps(_kept) + "\n"
+            data = _line(_kept)
         except MemoryError:
             _kept.pop()         # the firmware sees the error; the kept requests still go
             raise
-        _tx.write(line)
+        _tx.write(data)
         _kept = []
         _kept_bytes = 0
     else:
-        _tx.write(json.dumps(req) + "\n")
+        _tx.write(_line(req))
 
 
 def _ended():

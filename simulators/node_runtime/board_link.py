@@ -19,7 +19,7 @@ def call(*req):
     global _seq
     _seq += 1
     seq = _seq
-    _simlink._tx.write(json.dumps([seq] + list(req)).encode() + b"\n")
+    _simlink._tx.write(_simlink.line([seq] + list(req)))
     try:
         while True:
             line = _simlink._rx.readline()
@@ -33,7 +33,7 @@ def call(*req):
     except KeyboardInterrupt:
         # Tell the host this request was given up, so it stops serving it (e.g. a
         # sleep it had not started yet when the Ctrl-C came).
-        _simlink._tx.write(json.dumps([0, "kbd", seq]).encode() + b"\n")
+        _simlink._tx.write(_simlink.line([0, "kbd", seq]))
         raise
     value = reply[1]
     if isinstance(value, dict) and "err" in value:
@@ -48,7 +48,7 @@ def call_no_reply(*req):
     # For requests after which the board stops running (deep sleep, reset).
     global _seq
     _seq += 1
-    _simlink._tx.write(json.dumps([_seq] + list(req)).encode() + b"\n")
+    _simlink._tx.write(_simlink.line([_seq] + list(req)))
     while True:
         if not _simlink._rx.readline():
             while True:
