@@ -40,17 +40,15 @@ class Flash:
         if not 0 <= block < self.blocks or offset < 0 or offset + length > self.block_size:
             raise ValueError(f"flash access out of range: block {block} offset {offset} len {length}")
 
-    def _land(self, pos: int, new: bytes) -> None:
+    def _land(self, pos: int, new: bytes, fd: int) -> None:
+        """Write `new` at `pos` through the open image `fd`, or only its first part when
+        a power cut is planned inside this operation."""
         op = self.ops
         self.ops += 1
         torn = self.cut_at_op is not None and op >= self.cut_at_op
         if torn:
             new = new[: int(len(new) * self.cut_fraction)]
-        fd = os.open(self.path, os.O_RDWR)
-        try:
-            os.pwrite(fd, new, pos)
-        finally:
-            os.close(fd)
+        os.pwrite(fd, new, pos)
         if torn:
             self.cut_at_op = None
             raise PowerCut(f"power cut during flash operation {op}")
@@ -58,23 +56,27 @@ class Flash:
     def program(self, block: int, offset: int, data: bytes) -> None:
         self._check(block, offset, len(data))
         pos = block * self.block_size + offset
-        fd = os.open(self.path, os.O_RDONLY)
+        n = len(data)
+        fd = os.open(self.path, os.O_RDWR)
         try:
-            old = os.pread(fd, len(data), pos)
+            old = os.pread(fd, n, pos)
+            if len(old) != n:
+                raise ValueError(f"{self.path}: the image ends inside block {block}")
+            # Programming only clears bits: the new bytes are old AND data (as one
+            # integer, which is the same and much faster than byte by byte).
+            landed = (int.from_bytes(old, "big") & int.from_bytes(data, "big")).to_bytes(n, "big")
+            self._land(pos, landed, fd)
         finally:
             os.close(fd)
-        # Programming only clears bits: the new bytes are old AND data (as one integer,
-        # which is the same and much faster than byte by byte).
-        n = len(data)
-        if len(old) != n:
-            raise ValueError(f"{self.path}: the image ends inside block {block}")
-        landed = (int.from_bytes(old, "big") & int.from_bytes(data, "big")).to_bytes(n, "big")
-        self._land(pos, landed)
 
     def erase(self, block: int) -> None:
         self._check(block, 0, self.block_size)
         self.erases[block] += 1
-        self._land(block * self.block_size, b"\xff" * self.block_size)
+        fd = os.open(self.path, os.O_RDWR)
+        try:
+            self._land(block * self.block_size, b"\xff" * self.block_size, fd)
+        finally:
+            os.close(fd)
 
     def wear(self, blocks=None) -> tuple[int, float]:
         """(most erases of one block, mean erases per block) over `blocks` (default all)."""
