@@ -38,7 +38,8 @@ _CHAR_US = const(8334)         # 1 start + 7 data + 1 parity + 1 stop at 1200 ba
 _START_MS = const(25)           # first reply char complete: 15 ms to its start bit + 8.33 ms (§7.1)
 _TRIES = const(4)               # the command and 3 retries without a break, 16.67..87 ms apart (§7.2)
 _SEQUENCES = const(3)           # then break and repeat: the whole sequence three times (§7.2)
-_POLL_MS = const(2)
+_POLL_MS = const(10)            # a look for a reply's start; a reply of 3 characters takes 25 ms,
+                                # so it is still coming in when seen, and readline takes it whole
 _SRQ_SLACK_MS = const(100)      # beyond ttt seconds, for the service request a<CR><LF>
 _MAX_LINE = const(84)          # a + 75 value chars + CRC + CRLF (§4.4.8)
 
@@ -131,9 +132,10 @@ class SDI12:
         heard = len(cmd) if self.echo else 0
         start = time.ticks_ms()
         while self.uart.any() <= heard:
-            if time.ticks_diff(time.ticks_ms(), start) >= wait_ms:
+            left = wait_ms - time.ticks_diff(time.ticks_ms(), start)
+            if left <= 0:
                 return False
-            time.sleep_ms(_POLL_MS)
+            time.sleep_ms(left if left < _POLL_MS else _POLL_MS)
         return True
 
     def _flush(self):
@@ -214,14 +216,16 @@ class SDI12:
         limit = seconds * 1000 + _SRQ_SLACK_MS
         if watchdog is not None:
             watchdog.expect(limit)  # the sensor's ttt: may be past the timeout
-        while not self.uart.any():
+        while True:
+            # Blocks until the line ends or the UART's timeout (the last transaction's line
+            # time) passes: the request is taken as it comes, with no polling.
+            line = self.uart.readline()
+            if line:
+                return line.rstrip() == address.encode()
             if time.ticks_diff(time.ticks_ms(), start) >= limit:
                 return False
             if watchdog is not None:
                 watchdog.waiting()
-            time.sleep_ms(10)
-        line = self.uart.readline()
-        return bool(line) and line.rstrip() == address.encode()
 
     def data(self, address, index, crc=True):
         """`aDn!`: the value fields of one reply (CRC checked and removed)."""
